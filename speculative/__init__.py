@@ -1,0 +1,1 @@
+"""SpecForge-style EAGLE-3 draft training, export and speculative decoding."""
