@@ -42,6 +42,7 @@ DEMO_PACKAGES := speculative sopr_rag sparse_align
 
 demo: setup ## the main job on embedded defaults: real SmolLM2 chat, then each package's demo (~6 min)
 	$(PY) -m runtime.demo
+	$(PY) -m runtime.ops.demo
 	@for pkg in $(DEMO_PACKAGES); do \
 		if [ -f $$pkg/demo.py ]; then echo "== $$pkg demo"; $(PY) -m $$pkg.demo || exit 1; fi; done
 

@@ -1,5 +1,5 @@
 // Op library schema home: every llmsys:: op is declared here, implementations register per dispatch key
-// in their own files (TORCH_LIBRARY_IMPL).
+// in their own files (TORCH_LIBRARY_IMPL). Python adds fake (meta) kernels and autograd in runtime/ops/.
 #include <torch/library.h>
 
 namespace llmsys {
@@ -8,4 +8,22 @@ int64_t abi_version() { return 1; }
 
 TORCH_LIBRARY(llmsys, m) {
   m.def("abi_version() -> int", &llmsys::abi_version);
+  // Fused soft cross-entropy over a vocab, chunked with an online log-sum-exp (csrc/cpu/soft_ce.cpp).
+  // loss[n] = psum[n] * lse[n] - sum_v p[n,v] * z[n,v],  z = hidden @ weight.T (never stored whole).
+  // Rows with row_mask == 0 are skipped: loss 0, argmax -1, zero gradient.
+  m.def("soft_ce_fwd(Tensor hidden, Tensor weight, Tensor target_probs, Tensor? row_mask, int chunk)"
+        " -> (Tensor loss, Tensor lse, Tensor psum, Tensor argmax)");
+  m.def("soft_ce_bwd(Tensor grad_loss, Tensor hidden, Tensor weight, Tensor target_probs, Tensor? row_mask,"
+        " Tensor lse, Tensor psum, int chunk) -> (Tensor grad_hidden, Tensor grad_weight)");
+  // Same loss with p = softmax(target_hidden @ target_weight.T), both heads chunked (soft_ce_from_target.cpp).
+  m.def("soft_ce_from_target_fwd(Tensor hidden, Tensor weight, Tensor target_hidden, Tensor target_weight,"
+        " Tensor? row_mask, int chunk) -> (Tensor loss, Tensor lse, Tensor target_lse, Tensor argmax)");
+  m.def("soft_ce_from_target_bwd(Tensor grad_loss, Tensor hidden, Tensor weight, Tensor target_hidden,"
+        " Tensor target_weight, Tensor? row_mask, Tensor lse, Tensor target_lse, int chunk)"
+        " -> (Tensor grad_hidden, Tensor grad_weight)");
+  // Fused RMSNorm + residual add (csrc/cpu/rmsnorm_residual.cpp): s = x + residual, y = s * rstd(s) * w.
+  m.def("rmsnorm_residual_fwd(Tensor x, Tensor residual, Tensor weight, float eps)"
+        " -> (Tensor y, Tensor summed, Tensor rstd)");
+  m.def("rmsnorm_residual_bwd(Tensor grad_y, Tensor grad_summed, Tensor summed, Tensor weight, Tensor rstd)"
+        " -> (Tensor grad_x, Tensor grad_weight)");
 }

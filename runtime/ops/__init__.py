@@ -1,13 +1,22 @@
 """The one module through which csrc/ kernels (and Triton kernels) reach Python.
 
     from runtime.ops import soft_cross_entropy
-    loss_rows, argmax = soft_cross_entropy(hidden, weight, target_probs)
+    loss_rows, argmax = soft_cross_entropy(hidden, weight, target_probs)            # optional row_mask=
 
-`soft_cross_entropy(hidden [N,H], weight [V,H], target_probs [N,V])` returns
-  loss_rows [N] float32 = -sum_v p[n,v] * log_softmax(hidden[n] @ weight.T)[v]
-  argmax    [N] int64   = argmax_v (hidden[n] @ weight.T)   (no grad)
-with gradients to `hidden` and `weight`. Implementations: "reference" (pure torch), and the fused
-ones added by the kernels issue. `set_impl(name)` / LLMSYS_OPS_IMPL override the automatic choice.
+`soft_cross_entropy(hidden [..,H], weight [V,H], target_probs [..,V])` returns
+  loss_rows [..] float32 = -sum_v p[n,v] * log_softmax(hidden[n] @ weight.T)[v]   (float64 for float64 input)
+  argmax    [..] int64   = argmax_v (hidden[n] @ weight.T)   (no grad; -1 on rows where row_mask == 0)
+with gradients to `hidden` and `weight` (target_probs is a constant). The fused implementations walk the
+vocab in chunks with an online log-sum-exp, so no [N, V] logits tensor is ever built.
+
+`soft_cross_entropy_from_target(hidden, weight, target_hidden, target_weight)` is the same loss with
+p = softmax(target_hidden @ target_weight.T) (target head rows on the draft vocab), chunked for both models:
+the "cpu" op (csrc/cpu/soft_ce_from_target.cpp) on CPU, chunked torch (runtime/ops/chunked.py) elsewhere.
+
+Implementations of soft_cross_entropy: "cpu" (csrc/cpu, runtime._C), "cuda" (csrc/cuda, runtime._C_cuda),
+"triton" (runtime/ops/soft_ce_triton.py), "reference" (pure torch, materialises the logits).
+Automatic choice: cuda tensors -> cuda, else triton, else reference; cpu tensors -> cpu, else reference.
+`set_impl(name)` / $LLMSYS_OPS_IMPL force one (an unavailable forced impl raises with the reason).
 """
 
 from __future__ import annotations
@@ -16,30 +25,112 @@ import os
 
 import torch
 
+from runtime.ops.library import why_unavailable
+from runtime.ops.reference import (
+    rmsnorm_residual_reference,
+    soft_cross_entropy_from_target_reference,
+    soft_cross_entropy_reference,
+)
+
+__all__ = ["soft_cross_entropy", "soft_cross_entropy_from_target", "rmsnorm_residual", "set_impl",
+           "current_impl", "why_unavailable", "soft_cross_entropy_reference", "IMPLS", "DEFAULT_CHUNK"]
+
+IMPLS = ("reference", "cpu", "cuda", "triton")
+# Vocab columns per chunk: 4096 rows x 2048 cols fp32 = 32 MiB of scratch, wide enough for efficient GEMMs;
+# peak memory grows with it (runtime/ops/README.md has the sweep; its timings were too noisy to tune on).
+DEFAULT_CHUNK = 2048
 _IMPL_OVERRIDE: str | None = None
 
 
 def set_impl(name: str | None) -> None:
-    """Force an implementation ("reference", ...) for tests; None restores automatic choice."""
+    """Force an implementation (one of IMPLS) for tests; None restores the automatic choice."""
+    if name is not None and name not in IMPLS:
+        raise ValueError(f"unknown soft_cross_entropy implementation '{name}'; choose from {IMPLS}")
     global _IMPL_OVERRIDE
     _IMPL_OVERRIDE = name
 
 
-def current_impl(device: torch.device | None = None) -> str:
-    return _IMPL_OVERRIDE or os.environ.get("LLMSYS_OPS_IMPL") or "reference"
+def current_impl(device: torch.device | str | None = None) -> str:
+    """The implementation soft_cross_entropy uses for tensors on `device` (default cpu)."""
+    forced = _IMPL_OVERRIDE or os.environ.get("LLMSYS_OPS_IMPL")
+    if forced:
+        return forced
+    kind = torch.device(device).type if device is not None else "cpu"
+    preferred = ("cuda", "triton") if kind == "cuda" else ("cpu",) if kind == "cpu" else ()
+    for impl in preferred:
+        if why_unavailable(impl) is None:
+            return impl
+    return "reference"
 
 
-def soft_cross_entropy_reference(hidden: torch.Tensor, weight: torch.Tensor,
-                                 target_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    logits = hidden @ weight.t()
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    loss = -(target_probs.float() * logp).sum(-1)
-    return loss, logits.detach().argmax(-1)
+def _require(impl: str) -> None:
+    reason = why_unavailable(impl)
+    if reason is not None:
+        raise RuntimeError(f"soft_cross_entropy implementation '{impl}' is unavailable: {reason}")
 
 
-def soft_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor,
-                       target_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _fused_soft_ce(impl, hidden, weight, target_probs, row_mask, chunk):
+    if impl == "triton":
+        from runtime.ops.soft_ce_triton import soft_cross_entropy_triton
+        return soft_cross_entropy_triton(hidden, weight, target_probs, row_mask, chunk)
+    want = "cuda" if impl == "cuda" else "cpu"
+    if hidden.device.type != want:
+        raise ValueError(f"implementation '{impl}' needs {want} tensors, got {hidden.device}")
+    if impl == "cpu" and hidden.dtype not in (torch.float32, torch.float64):
+        # The CPU kernel computes in fp32/fp64; autograd casts the gradients back.
+        hidden, weight, target_probs = hidden.float(), weight.float(), target_probs.float()
+    target_probs = target_probs.to(hidden.dtype)
+    loss, _lse, _psum, argmax = torch.ops.llmsys.soft_ce_fwd(hidden, weight, target_probs, row_mask, chunk)
+    return loss, argmax
+
+
+def soft_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, target_probs: torch.Tensor,
+                       row_mask: torch.Tensor | None = None,
+                       chunk: int = DEFAULT_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row soft cross-entropy of draft logits (hidden @ weight.T) against target_probs; see module doc."""
+    if target_probs.requires_grad:
+        raise ValueError("soft_cross_entropy treats target_probs as a constant; pass target_probs.detach()")
+    lead = hidden.shape[:-1]
+    if target_probs.shape[:-1] != lead or target_probs.shape[-1] != weight.shape[0]:
+        raise ValueError(f"target_probs must be {tuple(lead) + (weight.shape[0],)}, got {tuple(target_probs.shape)}")
     impl = current_impl(hidden.device)
     if impl == "reference":
-        return soft_cross_entropy_reference(hidden, weight, target_probs)
-    raise ValueError(f"unknown soft_cross_entropy implementation '{impl}'")
+        return soft_cross_entropy_reference(hidden, weight, target_probs, row_mask)
+    _require(impl)
+    h2 = hidden.reshape(-1, hidden.shape[-1])
+    p2 = target_probs.reshape(-1, weight.shape[0])
+    mask = None if row_mask is None else row_mask.reshape(-1).to(torch.bool)
+    loss, argmax = _fused_soft_ce(impl, h2, weight, p2, mask, chunk)
+    return loss.reshape(lead), argmax.reshape(lead)
+
+
+def soft_cross_entropy_from_target(hidden: torch.Tensor, weight: torch.Tensor, target_hidden: torch.Tensor,
+                                   target_weight: torch.Tensor, row_mask: torch.Tensor | None = None,
+                                   chunk: int = DEFAULT_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """soft_cross_entropy with p = softmax(target_hidden @ target_weight.T), never forming either [N, V]."""
+    impl = current_impl(hidden.device)
+    if impl == "reference":
+        return soft_cross_entropy_from_target_reference(hidden, weight, target_hidden, target_weight, row_mask)
+    lead = hidden.shape[:-1]
+    h2, th2 = hidden.reshape(-1, hidden.shape[-1]), target_hidden.detach().reshape(-1, target_hidden.shape[-1])
+    mask = None if row_mask is None else row_mask.reshape(-1).to(torch.bool)
+    same_dtype = hidden.dtype == weight.dtype == target_hidden.dtype == target_weight.dtype
+    if impl == "cpu" and hidden.device.type == "cpu" and hidden.dtype in (torch.float32, torch.float64) and same_dtype:
+        _require("cpu")
+        loss, _lse, _t_lse, argmax = torch.ops.llmsys.soft_ce_from_target_fwd(
+            h2, weight, th2, target_weight.detach(), mask, chunk)
+    else:  # cuda / triton / other dtypes: the chunked torch version (same memory bound, any device)
+        from runtime.ops.chunked import soft_cross_entropy_from_target_chunked
+        loss, argmax = soft_cross_entropy_from_target_chunked(h2, weight, th2, target_weight, mask, chunk)
+    return loss.reshape(lead), argmax.reshape(lead)
+
+
+def rmsnorm_residual(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
+                     eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rmsnorm(x + residual) * weight, x + residual): the fused pre-norm step of a decoder layer."""
+    impl = current_impl(x.device)
+    if impl == "cpu" and x.dtype in (torch.float32, torch.float64):
+        _require("cpu")
+        y, summed, _rstd = torch.ops.llmsys.rmsnorm_residual_fwd(x, residual, weight, eps)
+        return y, summed
+    return rmsnorm_residual_reference(x, residual, weight, eps)
