@@ -45,6 +45,7 @@ demo: setup ## the main job on embedded defaults: real SmolLM2 chat, then each p
 	$(PY) -m runtime.ops.demo
 	@for pkg in $(DEMO_PACKAGES); do \
 		if [ -f $$pkg/demo.py ]; then echo "== $$pkg demo"; $(PY) -m $$pkg.demo || exit 1; fi; done
+	$(PY) -m speculative.decode.demo
 
 test: setup ## the whole test suite (~15 min on 2 cores)
 	$(PY) -m pytest -q -x --durations=15 tests

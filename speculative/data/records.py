@@ -1,0 +1,108 @@
+"""Conversation records from the ShareGPT asset or any JSONL, validated; bad ones skipped and counted.
+
+Accepted shapes per record: {"messages": [{"role", "content"}]} (OpenAI) or {"conversations":
+[{"from", "value"}]} (ShareGPT). Skip reasons: invalid_json, not_utf8, no_messages, bad_message,
+unknown_role, empty_content, no_assistant, leading_assistant.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROLE_ALIASES = {"human": "user", "user": "user", "gpt": "assistant", "chatgpt": "assistant", "bard": "assistant",
+                "bing": "assistant", "assistant": "assistant", "system": "system"}
+
+
+class SkipCounter(Counter):
+    """reason -> count of skipped records (one owner for the bookkeeping)."""
+
+    def skip(self, reason: str) -> None:
+        self[reason] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.values())
+
+
+def normalize_record(rec: Any, skips: SkipCounter) -> list[dict[str, str]] | None:
+    """The record's messages as [{"role", "content"}], or None (reason counted in `skips`)."""
+    if not isinstance(rec, dict):
+        skips.skip("no_messages")
+        return None
+    raw = rec.get("messages", rec.get("conversations"))
+    if not isinstance(raw, list) or not raw:
+        skips.skip("no_messages")
+        return None
+    msgs = []
+    for turn in raw:
+        if not isinstance(turn, dict):
+            skips.skip("bad_message")
+            return None
+        role = turn.get("role", turn.get("from"))
+        content = turn.get("content", turn.get("value"))
+        if not isinstance(role, str) or not isinstance(content, str):
+            skips.skip("bad_message")
+            return None
+        if role not in ROLE_ALIASES:
+            skips.skip("unknown_role")
+            return None
+        try:
+            content.encode("utf-8")  # lone surrogates from bad escapes
+        except UnicodeEncodeError:
+            skips.skip("not_utf8")
+            return None
+        if not content.strip():
+            skips.skip("empty_content")
+            return None
+        msgs.append({"role": ROLE_ALIASES[role], "content": content})
+    body = [m for m in msgs if m["role"] != "system"]
+    if not any(m["role"] == "assistant" for m in body):
+        skips.skip("no_assistant")
+        return None
+    if body[0]["role"] != "user":
+        skips.skip("leading_assistant")
+        return None
+    return msgs
+
+
+def read_jsonl_records(path: str | Path, skips: SkipCounter) -> Iterator[Any]:
+    """Raw JSON objects from a JSONL file; undecodable or invalid lines are counted, not raised."""
+    with open(path, "rb") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                skips.skip("not_utf8")
+                continue
+            try:
+                yield json.loads(text)
+            except json.JSONDecodeError:
+                skips.skip("invalid_json")
+
+
+def load_conversations(source: str, *, limit: int | None = None,
+                       skips: SkipCounter | None = None) -> tuple[list[list[dict[str, str]]], SkipCounter]:
+    """`source` is "sharegpt" (the asset) or a JSONL path; returns (conversations, skip counts)."""
+    skips = skips if skips is not None else SkipCounter()
+    if source == "sharegpt":
+        from runtime.assets import load_dataset
+
+        raw: Iterable[Any] = load_dataset("sharegpt", limit=None if limit is None else 2 * limit + 16)
+    elif Path(source).is_file():
+        raw = read_jsonl_records(source, skips)
+    else:
+        raise FileNotFoundError(f"data source '{source}' is neither 'sharegpt' nor an existing JSONL file")
+    out = []
+    for rec in raw:
+        msgs = normalize_record(rec, skips)
+        if msgs is not None:
+            out.append(msgs)
+            if limit is not None and len(out) >= limit:
+                break
+    return out, skips

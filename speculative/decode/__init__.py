@@ -1,0 +1,12 @@
+"""Speculative decoding engine: KV-cached target verification of chain / EAGLE-2 tree drafts.
+
+Pipeline order: config -> tree (draft trees) -> drafters -> target (verification, KV commit) -> accept ->
+engine (the loop and the autoregressive baseline) -> evaluate/ (benchmarks, metrics, vLLM baselines).
+"""
+
+from speculative.decode.config import DecodeConfig
+from speculative.decode.drafters import LMDrafter
+from speculative.decode.engine import DecodeResult, DecodeStats, SpeculativeEngine
+from speculative.decode.target import TargetRunner
+
+__all__ = ["DecodeConfig", "DecodeResult", "DecodeStats", "LMDrafter", "SpeculativeEngine", "TargetRunner"]

@@ -1,0 +1,3 @@
+from speculative.evaluate.run import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Model card of a draft bundle: data, steps, training time, tau per benchmark, speed-up, command lines.
+
+`python -m speculative.evaluate.model_card <bundle dir>` rewrites <bundle>/README.md from bundle.json,
+the training metrics, the export's config.json and the eval JSON (a copy goes to experiments/results/).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from runtime.checkpoint import atomic_write_text
+from runtime.logging import read_jsonl
+from runtime.paths import results_dir
+from speculative.evaluate.report import markdown_table
+
+
+def _load_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, metrics: list[dict[str, Any]],
+                      evaluation: dict[str, Any] | None) -> str:
+    out = Path(bundle["out_dir"])
+    train = bundle.get("train", {})
+    last = metrics[-1] if metrics else {}
+    lines = [f"# EAGLE-3 draft for {bundle['config']['target']}", "",
+             "Built by `make spec-bundle` (speculative/evaluate/bundle.py). Weights are not in git; the target "
+             "rebuilds them.", "", "## Draft"]
+    if draft_cfg:
+        d = draft_cfg.get("llmsys_draft_config", draft_cfg)
+        lines += [f"- one Llama decoder layer, hidden {d.get('hidden_size')}, heads {d.get('num_attention_heads')}"
+                  f"/{d.get('num_key_value_heads')}, draft vocab {d.get('draft_vocab_size')} of {d.get('vocab_size')}",
+                  f"- target aux layers (vLLM convention): {d.get('aux_layer_ids')}",
+                  f"- export: `{out / 'train' / 'export'}` (vLLM / SGLang `LlamaForCausalLMEagle3` format)"]
+    else:
+        lines.append("- no export found (training did not finish)")
+    regen = bundle.get("regenerate")
+    lines += ["", "## Data", f"- train config: `{bundle['config']['train_config']}` "
+              f"overrides {bundle['config'].get('train_overrides') or '[]'}",
+              f"- regenerated with the target: {'yes, ' + str(regen.get('conversations')) + ' conversations' if regen else 'no'}"]
+    lines += ["", "## Training",
+              f"- optimizer steps: {last.get('step', '-')}; final loss {last.get('loss', '-')}; "
+              f"acc_0 {last.get('acc_0', '-')}; train-time accept_len {last.get('accept_len', '-')}",
+              f"- wall time: {train.get('seconds', 0) / 3600:.2f} h"]
+    lines += ["", "## Evaluation"]
+    if evaluation:
+        lines.append(markdown_table(evaluation))
+    else:
+        lines.append("not evaluated yet")
+    lines += ["", "## Command lines"]
+    for step in ("train", "evaluate"):
+        if step in bundle:
+            lines.append(f"- {step} ({bundle[step]['seconds']:.0f} s): `{bundle[step]['command']}`")
+    lines.append(f"\nStarted {bundle.get('started')}, finished {bundle.get('finished', '-')}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_model_card(bundle_dir: str | Path) -> Path:
+    bundle_dir = Path(bundle_dir)
+    bundle = _load_json(bundle_dir / "bundle.json")
+    if bundle is None:
+        raise FileNotFoundError(f"{bundle_dir}/bundle.json not found: is this a bundle directory?")
+    metrics_path = bundle_dir / "train" / "metrics.jsonl"
+    metrics = read_jsonl(metrics_path) if metrics_path.is_file() else []
+    eval_path = Path(bundle["eval_json"]) if bundle.get("eval_json") else None
+    card = render_model_card(bundle, _load_json(bundle_dir / "train" / "export" / "config.json"), metrics,
+                             _load_json(eval_path) if eval_path else None)
+    atomic_write_text(results_dir() / "specforge_model_card.md", card)
+    return atomic_write_text(bundle_dir / "README.md", card)
+
+
+if __name__ == "__main__":
+    from speculative.evaluate.config import default_bundle_dir
+
+    print(write_model_card(sys.argv[1] if len(sys.argv) > 1 else default_bundle_dir()))

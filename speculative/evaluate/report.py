@@ -1,0 +1,38 @@
+"""Markdown renderings of spec_eval.json (the results table) used by the eval run and the model card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(x: Any, spec: str = ".2f") -> str:
+    return format(x, spec) if isinstance(x, (int, float)) else "-"
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    dec = report.get("config", {}).get("decode", {})
+    lines = [f"Engine: {dec.get('mode')} depth {dec.get('depth')} topk {dec.get('topk')} "
+             f"draft tokens {dec.get('num_draft_tokens')}, temperature {dec.get('temperature')}, "
+             f"max_new_tokens {dec.get('max_new_tokens')}; draft `{report.get('draft_dir')}`; "
+             f"{report.get('env', {}).get('threads')} threads on {report.get('env', {}).get('device')}.", "",
+             "| benchmark | turns | tau | accept@1 | accept@2 | accept@3 | spec tok/s | AR tok/s | speed-up "
+             "| same output |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for bench, r in report.get("engine", {}).items():
+        reach = r["acceptance"]["reach"] + [None, None, None]
+        lines.append(f"| {bench} | {r['turns']} | {_fmt(r['tau'])} | {_fmt(reach[0])} | {_fmt(reach[1])} | "
+                     f"{_fmt(reach[2])} | {_fmt(r['spec_tokens_per_s'], '.1f')} | {_fmt(r['ar_tokens_per_s'], '.1f')} "
+                     f"| {_fmt(r['speedup'])}x | {r.get('same_output_as_ar')} |")
+    if report.get("sweep"):
+        lines += ["", "| sweep | depth | topk | draft tokens | tau | speed-up |", "|---|---:|---:|---:|---:|---:|"]
+        for s in report["sweep"]:
+            lines.append(f"| {s['mode']} | {s['depth']} | {s['topk']} | {s['num_draft_tokens']} | {_fmt(s['tau'])} "
+                         f"| {_fmt(s['speedup'])}x |")
+    vllm = report.get("vllm")
+    if vllm:
+        lines += ["", "| vLLM method | tok/s | tau | speed-up vs vLLM AR | note |", "|---|---:|---:|---:|---|"]
+        for method, r in vllm.items():
+            note = r.get("error", "")[:120].replace("|", "/").replace("\n", " ")
+            lines.append(f"| {method} | {_fmt(r.get('tokens_per_s'), '.1f')} | {_fmt(r.get('tau'))} | "
+                         f"{_fmt(r.get('speedup_vs_vllm_ar'))} | {note} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""`make bench-spec-parallel`: online vs offline draft training throughput, 1 vs 2 ranks, offline bytes/token.
+
+Every run is a fresh subprocess (`python -m speculative.train_dist`, or torchrun for 2 ranks) on the
+same data/seed; throughput = mean tokens/s over optimizer steps after the first (warm-up). Both rank
+counts process the same global batch per step (1 rank: grad_accum 2; 2 ranks: grad_accum 1 each).
+Writes experiments/results/bench_spec_parallel.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from runtime.checkpoint import atomic_write_json
+from runtime.config import load_config
+from runtime.logging import get_logger, read_jsonl
+from runtime.paths import cache_dir, repo_root, results_dir
+from speculative.offline.config import PrepareConfig
+from speculative.offline.prepare import prepare_hidden_states
+from speculative.offline.shards import bytes_per_token
+from speculative.parallel.config import DistTrainConfig
+
+log = get_logger("speculative.parallel.bench")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(cmd: list[str], timeout: float) -> float:
+    env = {**os.environ, "PYTHONPATH": str(repo_root()), "LLMSYS_NO_PROGRESS": "1", "LLMSYS_DEVICE": "cpu"}
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, cwd=repo_root(), env=env, capture_output=True, text=True, timeout=timeout)
+    if res.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
+    return time.perf_counter() - t0
+
+
+def train_run(config: str, out: Path, nproc: int, overrides: list[str], timeout: float) -> dict[str, Any]:
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["--config", config, f"out_dir={out}", *overrides]
+    if nproc == 1:
+        cmd = [sys.executable, "-m", "speculative.train_dist", *args]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={_free_port()}",
+               "-m", "speculative.train_dist", *args]
+    wall = _run(cmd, timeout)
+    rows = read_jsonl(out / "metrics.jsonl")
+    timed = rows[1:] or rows
+    return {"ranks": nproc, "wall_s": round(wall, 1), "steps": len(rows),
+            "tokens_per_step": sum(r["tokens"] for r in rows) / len(rows),
+            "train_tokens_per_s": sum(r["tokens_per_s"] for r in timed) / len(timed),
+            "losses": [round(r["loss"], 4) for r in rows]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--config", default="experiments/configs/specforge/dist_bench.yaml")
+    ap.add_argument("--out", default=str(results_dir() / "bench_spec_parallel.json"))
+    ap.add_argument("--timeout", type=float, default=1800)
+    args = ap.parse_args(argv)
+    cfg = load_config(DistTrainConfig, args.config)
+    work = cache_dir("speculative/bench_parallel")  # shards + checkpoints are scratch; only the JSON is a result
+    hs = work / "hidden_states"
+    shutil.rmtree(hs, ignore_errors=True)
+    prep_cfg = PrepareConfig(data=cfg.data, target=cfg.target, out_dir=str(hs), storage_dtype="bf16",
+                             shard_size=8, batch_size=2, threads=cfg.threads)
+    prep = prepare_hidden_states(prep_cfg)
+    offline = ["target_kind=offline", f"offline_dir={hs}"]
+    runs = {}
+    for name, nproc, extra in [("online_1rank", 1, ["target_kind=hf"]),
+                               ("offline_1rank", 1, offline),
+                               ("online_2ranks", 2, ["target_kind=tp", "parallel.tp=1", "optim.grad_accum=1"]),
+                               ("offline_2ranks", 2, [*offline, "optim.grad_accum=1"])]:
+        log.info("bench run %s", name)
+        runs[name] = train_run(args.config, work / name, nproc, extra, args.timeout)
+        log.info("%s: %s", name, runs[name])
+    report = {
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "platform": platform.platform(),
+                    "threads_per_rank": cfg.threads,
+                    "note": "2-core CPU shared with other jobs (see load_avg_1m); same global batch per step"},
+        "config": args.config, "target": cfg.target.model,
+        "offline_format": {"storage_dtype": "bf16", "bytes_per_token": prep["bytes_per_token"],
+                           "bytes_per_token_measured": prep["bytes_per_token_measured"], "tokens": prep["tokens"],
+                           "prepare_s": round(prep["seconds"], 1),
+                           "bytes_per_token_H4096": {d: bytes_per_token(4096, d) for d in ("bf16", "fp16", "fp32")}},
+        "runs": runs,
+        "speedup_offline_vs_online_1rank": runs["offline_1rank"]["train_tokens_per_s"]
+        / runs["online_1rank"]["train_tokens_per_s"],
+        "speedup_2ranks_vs_1rank_online": runs["online_2ranks"]["train_tokens_per_s"]
+        / runs["online_1rank"]["train_tokens_per_s"],
+    }
+    atomic_write_json(args.out, report)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

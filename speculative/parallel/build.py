@@ -1,0 +1,79 @@
+"""Assemble a (possibly distributed) training run: dist init -> data -> target -> vocab -> draft -> trainer.
+
+target_kind: `hf` (online, single process or every rank its own copy), `offline` (shards, no target
+forward at all) or `tp` (megatron TP target + TP-then-resplit). With world > 1 the draft is FSDP2-sharded.
+Same seed, same data -> same examples, vocab, draft init and batch order as `speculative.train`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime.assets import load_tokenizer
+from runtime.checkpoint import atomic_write_json
+from runtime.config import dump_config
+from runtime.device import parse_dtype, pick_device, seed_everything, set_threads
+from runtime.distributed import init_distributed, init_tensor_parallel, is_main, world_size
+from runtime.logging import get_logger
+from speculative.data.dataset import BatchSchedule, tokenize_conversations
+from speculative.data.records import load_conversations
+from speculative.data.vocab import cached_vocab_mapping
+from speculative.model.draft import Eagle3Draft, Eagle3DraftConfig
+from speculative.offline.backend import OfflineTargetBackend
+from speculative.parallel.config import DistTrainConfig
+from speculative.parallel.fsdp import FSDPDraftTrainer
+from speculative.parallel.tp_target import ResplitTarget, TPTargetBackend
+from speculative.target.backend import HFTargetBackend, TargetBackend
+from speculative.train.trainer import DraftTrainer
+
+log = get_logger("speculative.parallel")
+
+
+def build_target(cfg: DistTrainConfig) -> TargetBackend:
+    device = pick_device(cfg.device)
+    dtype = parse_dtype(cfg.target.dtype, device)
+    if cfg.target_kind == "offline":
+        return OfflineTargetBackend(cfg.offline_dir)
+    if cfg.target_kind == "tp":
+        init_tensor_parallel(cfg.parallel.tp, seed=cfg.seed)
+        return ResplitTarget(TPTargetBackend(cfg.target.model, aux_layer_ids=cfg.target.aux_layer_ids, dtype=dtype,
+                                             device=device))
+    return HFTargetBackend.from_asset(cfg.target.model, aux_layer_ids=cfg.target.aux_layer_ids, device=device,
+                                      dtype=dtype)
+
+
+def build_dist_training(cfg: DistTrainConfig) -> DraftTrainer:
+    init_distributed(cfg.parallel.backend)
+    set_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    tokenizer = load_tokenizer(cfg.target.model)
+    target = build_target(cfg)
+    if isinstance(target, OfflineTargetBackend):
+        examples, skipped = target.examples(), target.manifest["skipped"]
+    else:
+        convs, skips = load_conversations(cfg.data.source, limit=cfg.data.limit)
+        examples = tokenize_conversations(tokenizer, convs, max_length=cfg.data.max_length,
+                                          last_turn_only=cfg.data.last_turn_only, skips=skips)
+        skipped = dict(skips)
+    d2t, t2d, vocab_key = cached_vocab_mapping(examples, tokenizer, target.config.vocab_size,
+                                               cfg.data.draft_vocab_size)
+    draft_cfg = Eagle3DraftConfig.from_target(target.config, cfg.data.draft_vocab_size, target.aux_layer_ids)
+    seed_everything(cfg.seed)  # the draft init must not depend on how much data loading consumed
+    draft = Eagle3Draft(draft_cfg, embed_weight=target.embedding_weight().float().cpu())
+    draft.set_vocab_mapping(d2t, t2d)
+    schedule = BatchSchedule(examples, cfg.optim.batch_size, cfg.seed,
+                             pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    if is_main():
+        out = Path(cfg.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "data_report.json", {
+            "examples": len(examples), "skipped": skipped, "target_kind": cfg.target_kind, "world_size": world_size(),
+            "tp": cfg.parallel.tp, "vocab_cache_key": vocab_key, "draft_vocab_size": draft_cfg.draft_vocab_size,
+            "loss_tokens": sum(int(e.loss_mask.sum()) for e in examples)})
+        (out / "config.yaml").write_text(dump_config(cfg))
+    log.info("%s target, world %d (tp %d): %d examples", cfg.target_kind, world_size(), cfg.parallel.tp, len(examples))
+    if world_size() > 1 and cfg.parallel.fsdp:
+        return FSDPDraftTrainer(cfg, target, draft, schedule)
+    if world_size() > 1:
+        raise ValueError("world > 1 needs parallel.fsdp=true (plain data-parallel without sharding is not built)")
+    return DraftTrainer(cfg, target, draft, schedule)

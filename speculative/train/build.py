@@ -1,0 +1,62 @@
+"""Assemble a training run from its config: data -> target -> vocab map -> draft -> batch schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.assets import load_tokenizer
+from runtime.checkpoint import atomic_write_json
+from runtime.config import dump_config
+from runtime.device import parse_dtype, pick_device, seed_everything, set_threads
+from runtime.logging import get_logger
+from speculative.data.dataset import BatchSchedule, cached_tokenize
+from speculative.data.records import load_conversations
+from speculative.data.vocab import cached_vocab_mapping
+from speculative.model.draft import Eagle3Draft, Eagle3DraftConfig
+from speculative.target.backend import HFTargetBackend
+from speculative.train.config import TrainConfig
+
+log = get_logger("speculative.train")
+
+
+@dataclass
+class TrainingSetup:
+    target: HFTargetBackend
+    draft: Eagle3Draft
+    schedule: BatchSchedule
+    tokenizer: Any
+    report: dict[str, Any]
+
+
+def build_training(cfg: TrainConfig) -> TrainingSetup:
+    set_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    tokenizer = load_tokenizer(cfg.target.model)
+    convs, skips = load_conversations(cfg.data.source, limit=cfg.data.limit)
+    examples = cached_tokenize(tokenizer, convs, max_length=cfg.data.max_length,
+                               last_turn_only=cfg.data.last_turn_only, skips=skips)
+    target = HFTargetBackend.from_asset(cfg.target.model, aux_layer_ids=cfg.target.aux_layer_ids, device=device,
+                                        dtype=parse_dtype(cfg.target.dtype, device))
+    vocab = target.config.vocab_size
+    d2t, t2d, vocab_key = cached_vocab_mapping(examples, tokenizer, vocab, cfg.data.draft_vocab_size)
+    draft_cfg = Eagle3DraftConfig.from_target(target.config, cfg.data.draft_vocab_size, target.aux_layer_ids)
+    seed_everything(cfg.seed)  # the draft init must not depend on how much data loading consumed
+    draft = Eagle3Draft(draft_cfg, embed_weight=target.embedding_weight().float().cpu())
+    draft.set_vocab_mapping(d2t, t2d)
+    schedule = BatchSchedule(examples, cfg.optim.batch_size, cfg.seed,
+                             pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    n_loss = sum(int(e.loss_mask.sum()) for e in examples)
+    report = {"conversations": len(convs), "examples": len(examples), "skipped": dict(skips),
+              "skipped_total": skips.total, "loss_tokens": n_loss,
+              "tokens": sum(len(e.input_ids) for e in examples), "vocab_cache_key": vocab_key,
+              "draft_vocab_size": draft_cfg.draft_vocab_size, "aux_layer_ids": draft_cfg.aux_layer_ids,
+              "draft_trainable_params": sum(p.numel() for p in draft.parameters() if p.requires_grad)}
+    out = Path(cfg.out_dir)
+    atomic_write_json(out / "data_report.json", report)
+    (out / "config.yaml").write_text(dump_config(cfg))
+    log.info("data: %d examples (%d skipped: %s), %d loss tokens; draft vocab %d", len(examples), skips.total,
+             dict(skips), n_loss, draft_cfg.draft_vocab_size)
+    return TrainingSetup(target, draft, schedule, tokenizer, report)

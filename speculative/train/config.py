@@ -1,0 +1,63 @@
+"""Typed config for `python -m speculative.train` (YAML under experiments/configs/specforge/)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+
+from runtime.config import StrictModel
+
+
+class DataConfig(StrictModel):
+    source: str = "sharegpt"  # "sharegpt" (asset) or a JSONL path with messages/conversations
+    limit: int | None = 2000  # conversations kept after validation
+    max_length: int = 512
+    last_turn_only: bool = False
+    draft_vocab_size: int = 32000  # capped at the target vocab
+
+
+class TargetConfig(StrictModel):
+    model: str = "smollm2-135m-instruct"  # asset name or a local HF folder
+    aux_layer_ids: list[int] | None = None  # vLLM convention; None = [2, L//2, L-3]
+    dtype: str = "auto"  # fp32 on CPU, bf16 on CUDA
+
+
+class OptimConfig(StrictModel):
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 20
+    max_grad_norm: float = 0.5
+    batch_size: int = 1
+    grad_accum: int = 4
+
+
+class TrainConfig(StrictModel):
+    data: DataConfig = DataConfig()
+    target: TargetConfig = TargetConfig()
+    optim: OptimConfig = OptimConfig()
+    ttt_length: int = 7
+    loss_decay: float = 0.8
+    max_steps: int = 500  # optimizer steps
+    attn_impl: Literal["auto", "sdpa", "flex"] = "auto"  # auto: flex on CUDA, sdpa on CPU
+    seed: int = 0
+    device: str | None = None
+    threads: int | None = None
+    out_dir: str = "experiments/results/specforge/smollm2-draft"
+    log_every: int = 1
+    ckpt_every: int = 50
+    keep_ckpts: int = 2
+    tensorboard: bool = True
+    export: bool = True  # write the vLLM/SGLang export to <out_dir>/export at the end
+    throttle_s: float = 0.0  # sleep per step; only for the kill/resume test to land its kill mid-run
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.ttt_length < 1:
+            raise ValueError("ttt_length must be >= 1")
+        if self.max_steps < 1 or self.ckpt_every < 1 or self.log_every < 1:
+            raise ValueError("max_steps, ckpt_every and log_every must be >= 1")
+        if self.optim.batch_size < 1 or self.optim.grad_accum < 1:
+            raise ValueError("batch_size and grad_accum must be >= 1")
+        return self

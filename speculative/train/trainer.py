@@ -1,0 +1,140 @@
+"""The draft trainer: AdamW + cosine/warmup, grad accumulation and clipping, atomic resumable checkpoints.
+
+A checkpoint (every `ckpt_every` optimizer steps, rotated) holds the draft weights (incl. d2t/t2d),
+optimizer, scheduler, RNG states and the batch position; `BatchSchedule` replays batches from that
+position, so a run killed with SIGKILL and restarted continues the same loss curve. Metrics rows
+written after the last checkpoint are dropped on resume (those steps are recomputed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import get_cosine_schedule_with_warmup
+
+from runtime.checkpoint import CheckpointManager, atomic_write_text, rng_state, set_rng_state
+from runtime.device import pick_device
+from runtime.logging import MetricsWriter, get_logger, progress, read_jsonl
+from speculative.data.dataset import BatchSchedule
+from speculative.model.draft import Eagle3Draft
+from speculative.target.backend import TargetBackend
+from speculative.train.config import TrainConfig
+from speculative.train.ttt import ttt_unroll
+
+log = get_logger("speculative.train")
+
+
+class DraftTrainer:
+    def __init__(self, cfg: TrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule):
+        self.cfg, self.target, self.draft, self.schedule = cfg, target, draft, schedule
+        self.device = pick_device(cfg.device)
+        self.draft.to(self.device)
+        params = [p for p in draft.parameters() if p.requires_grad]
+        o = cfg.optim
+        self.optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, min(o.warmup_steps, cfg.max_steps),
+                                                         cfg.max_steps)
+        self.out = Path(cfg.out_dir)
+        self.ckpts = CheckpointManager(self.out / "checkpoints", keep=cfg.keep_ckpts)
+        self.attn_impl = cfg.attn_impl if cfg.attn_impl != "auto" else ("flex" if self.device.type == "cuda" else "sdpa")
+        self.step = 0  # optimizer steps done
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self) -> None:
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "rng": rng_state(), "step": self.step, "position": self.step * self.cfg.optim.grad_accum}
+        self.ckpts.save(self.step, tensors={"draft": self.draft.trainable_state_dict()}, state=state)
+
+    def maybe_resume(self) -> bool:
+        ck = self.ckpts.load(map_location="cpu")
+        if ck is None:
+            return False
+        weights = ck.tensors["draft"]
+        if not (torch.equal(weights["d2t"], self.draft.d2t.cpu()) and torch.equal(weights["t2d"], self.draft.t2d.cpu())):
+            raise RuntimeError(f"checkpoint {ck.path} was trained with another draft vocabulary (data or tokenizer "
+                               "changed); use a new out_dir")
+        self.draft.load_state_dict(weights, strict=False)
+        self.optimizer.load_state_dict(ck.state["optimizer"])
+        self.scheduler.load_state_dict(ck.state["scheduler"])
+        set_rng_state(ck.state["rng"])
+        self.step = int(ck.state["step"])
+        self._drop_metrics_after(self.step)
+        log.info("resumed from %s (step %d)", ck.path, self.step)
+        return True
+
+    def _drop_metrics_after(self, step: int) -> None:
+        path = self.out / "metrics.jsonl"
+        if path.is_file():
+            rows = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
+            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+    # ------------------------------------------------------------------ loop
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def unroll(self, batch: Any, tout: Any) -> Any:
+        """TTT forward of one micro-batch (a hook: the FSDP2 trainer runs it inside its sharded root)."""
+        return ttt_unroll(self.draft, batch, tout, ttt_length=self.cfg.ttt_length, decay=self.cfg.loss_decay,
+                          attn_impl=self.attn_impl)
+
+    def train_step(self) -> dict[str, Any]:
+        cfg = self.cfg
+        self.draft.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        k = cfg.ttt_length
+        sums: dict[str, float] = {f"ploss_{i}": 0.0 for i in range(k)} | {f"acc_{i}": 0.0 for i in range(k)}
+        loss_sum, accept_sum, accept_rows, tokens = 0.0, 0.0, 0, 0
+        for micro in range(cfg.optim.grad_accum):
+            batch = self.schedule.batch(self.step * cfg.optim.grad_accum + micro).to(self.device)
+            tokens += batch.num_tokens
+            t2d = self.draft.t2d
+            with self._autocast():
+                tout = self.target.forward(batch.input_ids, batch.attention_mask, t2d)
+                res = self.unroll(batch, tout)
+            (res.loss / cfg.optim.grad_accum).backward()
+            loss_sum += float(res.loss.detach())
+            for i in range(k):
+                sums[f"ploss_{i}"] += res.ploss[i] / cfg.optim.grad_accum
+                sums[f"acc_{i}"] += res.acc[i] / cfg.optim.grad_accum
+            accept_sum += res.accept_len * res.accept_rows
+            accept_rows += res.accept_rows
+        grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.draft.parameters() if p.requires_grad],
+                                                   cfg.optim.max_grad_norm)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return {"loss": loss_sum / cfg.optim.grad_accum, **sums,
+                "accept_len": accept_sum / max(accept_rows, 1), "grad_norm": float(grad_norm), "lr": lr,
+                "tokens": tokens}
+
+    def train(self) -> list[dict[str, Any]]:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.maybe_resume()
+        tb = str(self.out / "tb") if cfg.tensorboard else None
+        history = []
+        with MetricsWriter(self.out / "metrics.jsonl", tensorboard_dir=tb) as writer:
+            bar = progress(total=cfg.max_steps, initial=self.step, desc="draft train")
+            while self.step < cfg.max_steps:
+                t0 = time.perf_counter()
+                row = self.train_step()
+                row["tokens_per_s"] = row["tokens"] / max(time.perf_counter() - t0, 1e-9)
+                history.append({"step": self.step, **row})
+                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                    writer.log(self.step, **row)
+                if self.step % cfg.ckpt_every == 0 or self.step == cfg.max_steps:
+                    self.save()
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['loss']:.3f}", acc0=f"{row['acc_0']:.2f}", tau=f"{row['accept_len']:.2f}")
+                if cfg.throttle_s:
+                    time.sleep(cfg.throttle_s)
+            bar.close()
+        return history

@@ -1,0 +1,90 @@
+"""Training-time test (TTT): unroll the draft `ttt_length` steps exactly as EAGLE-3 drafts at inference.
+
+Indexing (T = sequence length, t = row index, k = step):
+  step k at row t reads token ids[t+k+1] and, for k = 0, the target's fused aux state at t (for k > 0
+  the draft's own pre-norm output of step k-1 at t); its rope position is t+k; it predicts token
+  ids[t+k+2], whose target distribution is the target's output at t+k+1. A row counts for step k iff
+  token t+k+2 exists, is real and is in the loss mask. Attention: model/masks.py.
+Loss = sum_k decay^k * ploss_k, ploss_k = mean soft-CE over counted rows (runtime.ops.soft_cross_entropy).
+Metrics: ploss_k, acc_k (draft argmax == target argmax, both over the draft vocab), and
+`accept_len`: the expected tokens per draft round under greedy verification, 1 (the target's own token)
++ the number of leading steps that are correct, averaged over rows counted at step 0 (a step without a
+target ends the chain). It assumes the target's argmax lies in the draft vocab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from runtime.ops import soft_cross_entropy
+from speculative.data.dataset import Batch
+from speculative.model.draft import Eagle3Draft
+from speculative.target.backend import TargetOutputs
+
+
+def shift_left(x: torch.Tensor, n: int, fill: float | int | bool = 0) -> torch.Tensor:
+    """x[:, t] <- x[:, t+n] along dim 1, filling the last n rows with `fill`."""
+    if n == 0:
+        return x
+    out = torch.full_like(x, fill)
+    if n < x.shape[1]:
+        out[:, : x.shape[1] - n] = x[:, n:]
+    return out
+
+
+@dataclass
+class TTTResult:
+    loss: torch.Tensor  # scalar, differentiable
+    ploss: list[float]
+    acc: list[float]
+    counted: list[int]  # rows counted per step
+    accept_len: float
+    accept_rows: int
+    correct: torch.Tensor = field(repr=False)  # [K, B, T] bool, for simulations
+
+
+def ttt_unroll(draft: Eagle3Draft, batch: Batch, target: TargetOutputs, *, ttt_length: int = 7,
+               decay: float = 0.8, attn_impl: str = "sdpa") -> TTTResult:
+    ids, real = batch.input_ids, batch.attention_mask
+    wanted = batch.attention_mask & batch.loss_mask
+    b, t = ids.shape
+    rows = torch.arange(t, device=ids.device)[None].expand(b, t)
+    hidden = draft.project_aux(target.aux_hidden)
+    kv_blocks: list[tuple[torch.Tensor, torch.Tensor]] = []
+    total = hidden.new_zeros(())
+    ploss, acc, counted = [], [], []
+    correct_all = torch.zeros(ttt_length, b, t, dtype=torch.bool, device=ids.device)
+    valid_all = torch.zeros_like(correct_all)
+    for k in range(ttt_length):
+        embeds = draft.embed(shift_left(ids, k + 1))
+        prenorm = draft.forward_ttt(embeds, hidden, rows + k, kv_blocks, key_padding=real, attn_impl=attn_impl)
+        valid = shift_left(wanted, k + 2, False)
+        probs = shift_left(target.target_probs, k + 1, 0.0)[valid]
+        n = int(valid.sum())
+        if n:
+            loss_rows, argmax = soft_cross_entropy(draft.norm(prenorm)[valid], draft.lm_head.weight, probs)
+            step_loss = loss_rows.mean()
+            hit = argmax == probs.argmax(-1)
+            correct_all[k][valid] = hit
+            acc.append(float(hit.float().mean()))
+        else:
+            step_loss = hidden.new_zeros(())
+            acc.append(0.0)
+        valid_all[k] = valid
+        total = total + (decay ** k) * step_loss
+        ploss.append(float(step_loss.detach()))
+        counted.append(n)
+        hidden = prenorm  # the next step feeds back the draft's own pre-norm state
+    accept_len, accept_rows = simulated_accept_length(correct_all, valid_all)
+    return TTTResult(total, ploss, acc, counted, accept_len, accept_rows, correct_all)
+
+
+def simulated_accept_length(correct: torch.Tensor, valid: torch.Tensor) -> tuple[float, int]:
+    """Mean of 1 + leading correct steps over rows valid at step 0 ([K, B, T] inputs)."""
+    ok = (correct & valid).long()
+    leading = torch.cumprod(ok, dim=0).sum(0)  # [B, T]
+    base = valid[0]
+    n = int(base.sum())
+    return (float((1 + leading[base]).float().mean()) if n else 0.0), n

@@ -1,0 +1,139 @@
+"""The evaluation pipeline end to end on a tiny random target + a random exported EAGLE-3 draft."""
+
+import json
+
+import pytest
+import torch
+
+from speculative.evaluate.benchmarks import load_benchmark
+from speculative.evaluate.config import EvalConfig
+from speculative.evaluate.metrics import acceptance_by_position
+from speculative.export import export_draft
+from speculative.model import Eagle3Draft, Eagle3DraftConfig
+from tests.conftest import make_tiny_llama
+
+
+def test_acceptance_by_position():
+    acc = acceptance_by_position([0, 1, 3, 3], depth=3)
+    assert acc["reach"] == [0.75, 0.5, 0.5]
+    assert acc["conditional"] == [0.75, pytest.approx(2 / 3), 1.0]
+
+
+def test_benchmarks_have_the_expected_sizes():
+    assert len(load_benchmark("mtbench")) == 80 and all(len(i.turns) == 2 for i in load_benchmark("mtbench"))
+    assert len(load_benchmark("humaneval")) == 164
+    held = load_benchmark("sharegpt", 5, train_window=4016)
+    assert len(held) == 5 and all(i.turns[0].strip() for i in held)
+
+
+@pytest.fixture(scope="module")
+def tiny_assets(tmp_path_factory, smollm2_tokenizer):
+    root = tmp_path_factory.mktemp("tiny")
+    target = make_tiny_llama(vocab_size=len(smollm2_tokenizer), layers=6, initializer_range=0.2)
+    target.generation_config.eos_token_id = 2
+    target.save_pretrained(root / "target")
+    smollm2_tokenizer.save_pretrained(root / "target")
+    cfg = Eagle3DraftConfig.from_target(target.config, draft_vocab_size=2000)
+    torch.manual_seed(0)
+    export_draft(Eagle3Draft(cfg, embed_weight=target.get_input_embeddings().weight.detach()), root / "draft")
+    return root
+
+
+def test_evaluate_writes_json_and_markdown(tiny_assets, tmp_path):
+    from speculative.evaluate.run import evaluate
+
+    cfg = EvalConfig(target=str(tiny_assets / "target"), draft_dir=str(tiny_assets / "draft"),
+                     benchmarks={"mtbench": 2, "humaneval": 1}, decode={"mode": "chain", "depth": 3,
+                                                                       "max_new_tokens": 8},
+                     sweep=[{"mode": "tree", "depth": 3, "topk": 2, "num_draft_tokens": 4}], sweep_prompts=1,
+                     vllm={"enabled": False}, threads=1, out_json=str(tmp_path / "e.json"),
+                     out_md=str(tmp_path / "e.md"))
+    report = evaluate(cfg)
+    saved = json.loads((tmp_path / "e.json").read_text())
+    assert saved["engine"].keys() == {"mtbench", "humaneval"}
+    mt = saved["engine"]["mtbench"]
+    assert mt["turns"] == 4  # two questions, both turns
+    assert mt["same_output_as_ar"] is True
+    assert 1.0 <= mt["tau"] <= 4.0 and len(mt["acceptance"]["reach"]) == 3
+    assert mt["spec_tokens_per_s"] > 0 and mt["ar_tokens_per_s"] > 0
+    assert report["sweep"][0]["num_draft_tokens"] == 4
+    md = (tmp_path / "e.md").read_text()
+    assert "| mtbench | 4 |" in md and "| tree | 3 | 2 | 4 |" in md
+
+
+def test_missing_draft_is_a_clear_error(tmp_path):
+    from speculative.evaluate.run import evaluate
+
+    with pytest.raises(FileNotFoundError, match="spec-bundle"):
+        evaluate(EvalConfig(draft_dir=str(tmp_path / "nothing"), vllm={"enabled": False}, threads=1))
+
+
+def test_model_card_renders_from_bundle_records(tiny_assets, tmp_path):
+    from speculative.evaluate.model_card import render_model_card
+
+    bundle = {"out_dir": str(tmp_path), "config": {"target": "smollm2-135m-instruct", "train_config": "x.yaml"},
+              "train": {"command": "python -m speculative.train --config x.yaml", "seconds": 7200},
+              "started": "t0", "finished": "t1"}
+    draft_cfg = json.loads((tiny_assets / "draft" / "config.json").read_text())
+    evaluation = {"config": {"decode": {"mode": "chain", "depth": 3}}, "engine": {
+        "mtbench": {"turns": 4, "tau": 2.5, "acceptance": {"reach": [0.8, 0.5, 0.2]}, "spec_tokens_per_s": 30.0,
+                    "ar_tokens_per_s": 20.0, "speedup": 1.5, "same_output_as_ar": True}}}
+    card = render_model_card(bundle, draft_cfg, [{"step": 400, "loss": 1.2, "acc_0": 0.6, "accept_len": 2.9}],
+                             evaluation)
+    assert "optimizer steps: 400" in card and "2.00 h" in card
+    assert "| mtbench | 4 | 2.50 |" in card and "python -m speculative.train --config x.yaml" in card
+
+
+@pytest.mark.parametrize("name", ["eval_smollm2.yaml", "eval_quick.yaml", "bundle_smollm2.yaml"])
+def test_shipped_configs_load(name):
+    from pathlib import Path
+
+    from runtime.config import load_config
+    from speculative.evaluate.bundle import BundleConfig
+
+    path = Path(__file__).resolve().parents[3] / "experiments" / "configs" / "specforge" / name
+    cfg = load_config(BundleConfig if name.startswith("bundle") else EvalConfig, path)
+    if isinstance(cfg, EvalConfig):
+        assert cfg.decode.mode == "chain" and cfg.sweep
+    else:
+        assert Path(cfg.train_config).name == "smollm2_sharegpt.yaml"
+        assert (path.parent / Path(cfg.eval_config).name).is_file()
+
+
+def test_unknown_config_key_fails():
+    from runtime.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="unknown key 'decode.depht'"):
+        load_config(EvalConfig, None, ["decode.depht=3"])
+
+
+def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch, tiny_assets):
+    """The pipeline's wiring (commands, overrides, records, card) with the two long steps stubbed."""
+    import shutil
+    import subprocess
+
+    from speculative.evaluate import bundle as bundle_mod
+    from speculative.evaluate import model_card
+
+    calls = []
+
+    def fake_run(cmd, check):
+        calls.append(cmd)
+        if "speculative.train" in cmd:  # what the trainer leaves behind: metrics + export
+            shutil.copytree(tiny_assets / "draft", tmp_path / "b" / "train" / "export")
+            (tmp_path / "b" / "train" / "metrics.jsonl").write_text('{"step": 3, "loss": 2.0}\n')
+        else:
+            (tmp_path / "eval.json").write_text(json.dumps({"config": {"decode": {"mode": "chain", "depth": 3}},
+                                                            "engine": {}}))
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(model_card, "results_dir", lambda: tmp_path)
+    cfg = bundle_mod.BundleConfig(out_dir=str(tmp_path / "b"), eval_overrides=[f"out_json={tmp_path / 'eval.json'}"])
+    record = bundle_mod.run_bundle(cfg)
+    train_cmd, eval_cmd = calls
+    assert f"out_dir={tmp_path / 'b' / 'train'}" in train_cmd and "export=true" in train_cmd
+    assert f"draft_dir={tmp_path / 'b' / 'train' / 'export'}" in eval_cmd
+    assert record["train"]["seconds"] >= 0 and record["eval_json"] == str(tmp_path / "eval.json")
+    card = (tmp_path / "b" / "README.md").read_text()
+    assert "optimizer steps: 3" in card and "speculative.train" in card
+    assert (tmp_path / "specforge_model_card.md").read_text() == card

@@ -1,0 +1,82 @@
+import torch
+
+from speculative.decode.tree import build_tree, chain_tree
+
+
+class TableDrafter:
+    """Deterministic fake drafter: next-token log-probs depend only on the fed token."""
+
+    def __init__(self, vocab: int = 12, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.table = torch.log_softmax(torch.randn(vocab, vocab, generator=g) * 2, -1)
+        self.calls: list[list[int]] = []
+
+    def expand(self, tokens, parents):
+        self.calls.append(list(parents))
+        return self.table[tokens]
+
+
+def all_scores(tree, drafter, root_lp):
+    """Cumulative log-prob of every node, recomputed along its path."""
+    out = [0.0]
+    for i in range(1, tree.size):
+        p = tree.parents[i]
+        lp = root_lp if p == 0 else drafter.table[int(tree.tokens[p])]
+        out.append(out[p] + float(lp[int(tree.tokens[i])]))
+    return out
+
+
+def test_chain_is_greedy_path_of_the_drafter():
+    d = TableDrafter()
+    root_lp = d.table[3]
+    tree = build_tree(3, root_lp, d, depth=5, topk=1, num_draft_tokens=5)
+    expect, tok = [], 3
+    for _ in range(5):
+        tok = int(d.table[tok].argmax())
+        expect.append(tok)
+    assert tree.tokens.tolist() == [3, *expect]
+    assert tree.parents == [-1, 0, 1, 2, 3, 4]
+    assert tree.depths.tolist() == list(range(6))
+
+
+def test_dynamic_tree_structure_and_reranking():
+    for seed in range(10):
+        d = TableDrafter(seed=seed)
+        root_lp = d.table[0]
+        tree = build_tree(0, root_lp, d, depth=4, topk=3, num_draft_tokens=10)
+        assert tree.size == 11
+        scores = all_scores(tree, d, root_lp)
+        for i in range(1, tree.size):
+            p = tree.parents[i]
+            assert p < i and tree.depths[i] == tree.depths[p] + 1
+            assert scores[i] <= scores[p] + 1e-6
+        # siblings are distinct tokens (top-k of one distribution)
+        for kids in tree.children():
+            toks = [int(tree.tokens[c]) for c in kids]
+            assert len(toks) == len(set(toks))
+        # frontier expansion: each depth feeds at most topk nodes, depth-1 expansions in total
+        assert len(d.calls) == 3 and all(len(c) <= 3 for c in d.calls)
+        # the depth-1 level is exactly the top-3 of the root distribution that survived reranking
+        d1 = {int(tree.tokens[i]) for i in range(1, tree.size) if tree.depths[i] == 1}
+        assert d1 <= set(root_lp.topk(3).indices.tolist())
+
+
+def test_rerank_keeps_the_best_candidates():
+    # with num_draft_tokens = all candidates, then fewer: the kept set are the highest scoring ones
+    d = TableDrafter(seed=3)
+    full = build_tree(0, d.table[0], d, depth=3, topk=3, num_draft_tokens=100)
+    full_scores = sorted(all_scores(full, d, d.table[0])[1:], reverse=True)
+    assert full.size - 1 == 3 + 3 + 3  # k candidates per depth survive into the pool
+    small = build_tree(0, d.table[0], TableDrafter(seed=3), depth=3, topk=3, num_draft_tokens=4)
+    kept = sorted(all_scores(small, d, d.table[0])[1:], reverse=True)
+    assert kept == full_scores[:4]
+
+
+def test_ancestor_mask_matches_paths():
+    d = TableDrafter(seed=5)
+    tree = build_tree(0, d.table[0], d, depth=4, topk=2, num_draft_tokens=7)
+    mask = tree.ancestor_mask()
+    for i in range(tree.size):
+        assert set(torch.nonzero(mask[i])[:, 0].tolist()) == set(tree.path_to(i))
+    chain = chain_tree(1, [4, 5])
+    assert chain.ancestor_mask().tolist() == [[True, False, False], [True, True, False], [True, True, True]]

@@ -1,0 +1,67 @@
+"""Export format: exact key/shape validation, config fields, lossless round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from speculative.export import ExportError, export_draft, load_exported_draft, validate_export
+from speculative.model.draft import Eagle3Draft
+from tests.speculative.conftest import tiny_draft_config
+
+
+@pytest.fixture
+def draft():
+    torch.manual_seed(0)
+    d = Eagle3Draft(tiny_draft_config())
+    chosen = torch.sort(torch.randperm(80)[:40]).values
+    t2d = torch.zeros(80, dtype=torch.bool)
+    t2d[chosen] = True
+    d.set_vocab_mapping(chosen - torch.arange(40), t2d)
+    return d
+
+
+def test_export_round_trip_and_config(draft, tmp_path):
+    out = export_draft(draft, tmp_path / "exp")
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["architectures"] == ["LlamaForCausalLMEagle3"] and cfg["model_type"] == "llama"
+    assert cfg["num_hidden_layers"] == 1 and cfg["vocab_size"] == 80 and cfg["draft_vocab_size"] == 40
+    assert cfg["target_hidden_size"] == 24
+    assert cfg["eagle_config"] == {"eagle_aux_hidden_state_layer_ids": [2, 4, 5], "use_aux_hidden_state": True}
+    assert cfg["rope_theta"] == 10000.0 and cfg["max_position_embeddings"] == 256
+    keys = set(load_file(str(out / "model.safetensors")))
+    assert "d2t" in keys and "t2d" in keys and "fc.weight" in keys and "lm_head.weight" in keys
+    assert not any(k.startswith("embed_tokens") for k in keys)
+    emb = draft.embed_tokens.weight.detach().clone()
+    back = load_exported_draft(out, embed_weight=emb)
+    ids = torch.randint(0, 80, (1, 6))
+    h = torch.randn(1, 6, 32)
+    pos = torch.arange(6)[None]
+    with torch.no_grad():
+        torch.testing.assert_close(back.logits(back(ids, h, pos)), draft.logits(draft(ids, h, pos)))
+    assert torch.equal(back.d2t, draft.d2t) and torch.equal(back.t2d, draft.t2d)
+
+
+def test_validation_rejects_bad_key_sets(draft):
+    good = {k: v for k, v in draft.trainable_state_dict().items()}
+    validate_export(good, draft.config)
+    cases = {
+        "missing key 'd2t'": {k: v for k, v in good.items() if k != "d2t"},
+        "unexpected key 'extra.weight'": {**good, "extra.weight": torch.zeros(1)},
+        "'fc.weight' has shape": {**good, "fc.weight": torch.zeros(32, 32)},
+        "'d2t' must be int64": {**good, "d2t": good["d2t"].int()},
+        "t2d does not mark": {**good, "t2d": torch.roll(good["t2d"], 1)},
+    }
+    for msg, tensors in cases.items():
+        with pytest.raises(ExportError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+            validate_export(tensors, draft.config)
+
+
+def test_export_refuses_before_writing(draft, tmp_path):
+    draft.lm_head = torch.nn.Linear(32, 39, bias=False)  # a draft vocab that disagrees with d2t
+    with pytest.raises(ExportError):
+        export_draft(draft, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

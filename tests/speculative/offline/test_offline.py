@@ -1,0 +1,141 @@
+"""Offline hidden states: format + manifest, hash checks and rewrite, resume after an abort, online == offline."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from runtime.config import build_config
+from tests.speculative.offline.chats import write_chats
+
+N_SEQ, SHARD = 8, 3  # 3 shards: 3 + 3 + 2 sequences
+
+
+def data_cfg(chats: Path) -> dict:
+    return {"source": str(chats), "limit": None, "max_length": 64, "draft_vocab_size": 64}
+
+
+def prepare(model_dir: Path, chats: Path, out: Path, dtype: str = "fp32", **kw):
+    from speculative.offline.config import PrepareConfig
+    from speculative.offline.prepare import prepare_hidden_states
+
+    cfg = build_config(PrepareConfig, {"data": data_cfg(chats), "target": {"model": str(model_dir)},
+                                       "out_dir": str(out), "storage_dtype": dtype, "shard_size": SHARD,
+                                       "batch_size": 2, "threads": 1})
+    return prepare_hidden_states(cfg, **kw)
+
+
+@pytest.fixture(scope="module")
+def prepared(spec_tiny_target_dir, tmp_path_factory):
+    """(model dir, chats, fp32 shard folder, its report) built once; tests copy the folder to damage it."""
+    root = tmp_path_factory.mktemp("offline")
+    chats = write_chats(root / "chats.jsonl", N_SEQ)
+    report = prepare(spec_tiny_target_dir, chats, root / "hs")
+    return spec_tiny_target_dir, chats, root / "hs", report
+
+
+def shard_bytes(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.glob("shard_*.safetensors"))}
+
+
+def test_shards_manifest_and_contents(prepared):
+    from speculative.offline.shards import bytes_per_token, sha256_file
+    from speculative.target.backend import HFTargetBackend
+
+    model_dir, _, hs, report = prepared
+    manifest = json.loads((hs / "manifest.json").read_text())
+    assert report["written"] == manifest["num_shards"] == 3 and report["reused"] == 0
+    assert [e["sequences"] for e in manifest["shards"].values()] == [3, 3, 2]
+    assert sum(e["tokens"] for e in manifest["shards"].values()) == manifest["num_tokens"] == report["tokens"]
+    for e in manifest["shards"].values():
+        assert e["sha256"] == sha256_file(hs / e["file"])
+        assert e["dtypes"] == {"input_ids": "int64", "loss_mask": "bool", "offsets": "int64",
+                               "aux_hidden": "float32", "last_hidden": "float32"}
+    assert bytes_per_token(64, "fp32") == 4 * 64 * 4 + 9 and bytes_per_token(4096, "bf16") == 32777
+    assert report["bytes_per_token_measured"] == pytest.approx(report["bytes_per_token"], rel=0.05)
+    # stored states == an online forward of the unpadded sequence
+    from transformers import AutoModelForCausalLM
+
+    hf = HFTargetBackend(AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32))
+    t = load_file(str(hs / "shard_00001.safetensors"))
+    s, e = int(t["offsets"][1]), int(t["offsets"][2])
+    ids = t["input_ids"][s:e][None]
+    out = hf.forward(ids, torch.ones_like(ids, dtype=torch.bool), torch.zeros(hf.config.vocab_size, dtype=torch.bool))
+    torch.testing.assert_close(t["aux_hidden"][s:e], out.aux_hidden[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(t["last_hidden"][s:e], out.last_hidden[0], atol=1e-5, rtol=1e-5)
+    assert t["loss_mask"][s:e].any() and not t["loss_mask"][s:e].all()
+
+
+def test_damaged_shards_are_refused_then_rewritten(prepared, tmp_path):
+    from speculative.offline.backend import OfflineTargetBackend
+    from speculative.offline.shards import CorruptShardError
+
+    model_dir, chats, hs, _ = prepared
+    d = shutil.copytree(hs, tmp_path / "hs")
+    good = shard_bytes(d)
+    flipped = bytearray(good["shard_00001.safetensors"])
+    flipped[-5] ^= 0xFF  # same size, one byte of hidden state changed
+    (d / "shard_00001.safetensors").write_bytes(bytes(flipped))
+    (d / "shard_00002.safetensors").write_bytes(good["shard_00002.safetensors"][:100])  # truncated
+    with pytest.raises(CorruptShardError, match="shard_00001"):
+        OfflineTargetBackend(d)
+    report = prepare(model_dir, chats, d)
+    assert (report["reused"], report["rewritten"], report["written"]) == (1, 2, 0)
+    assert shard_bytes(d) == good
+    OfflineTargetBackend(d)  # opens cleanly again
+
+
+def test_aborted_prepare_resumes_at_first_incomplete_shard(prepared, tmp_path):
+    model_dir, chats, hs, _ = prepared
+    d = tmp_path / "hs"
+
+    def abort_after_first(i: int) -> None:
+        if i == 0:
+            raise KeyboardInterrupt  # the run dies right after shard 0 is recorded
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare(model_dir, chats, d, on_shard=abort_after_first)
+    assert list(json.loads((d / "manifest.json").read_text())["shards"]) == ["0"]
+    (d / "shard_00001.safetensors").write_bytes(b"half a shard")  # a write cut off by the kill, not in the manifest
+    seen = []
+    report = prepare(model_dir, chats, d, on_shard=seen.append)
+    assert seen == [1, 2] and (report["reused"], report["written"], report["rewritten"]) == (1, 2, 0)
+    assert shard_bytes(d) == shard_bytes(hs)  # identical to the uninterrupted run
+    with pytest.raises(ValueError, match="other data/target/settings"):
+        prepare(model_dir, chats, d, dtype="bf16")  # never mixes formats in one folder
+
+
+def train_losses(model_dir: Path, chats: Path, out: Path, **kw) -> list[float]:
+    from runtime.distributed import destroy
+    from speculative.parallel.build import build_dist_training
+    from speculative.parallel.config import DistTrainConfig
+
+    cfg = build_config(DistTrainConfig, {
+        "data": data_cfg(chats), "target": {"model": str(model_dir)}, "max_steps": 3, "ttt_length": 3,
+        "optim": {"batch_size": 2, "grad_accum": 1, "warmup_steps": 0}, "tensorboard": False, "export": False,
+        "ckpt_every": 100, "seed": 5, "threads": 1, "out_dir": str(out), **kw})
+    try:
+        return [r["loss"] for r in build_dist_training(cfg).train()]
+    finally:
+        destroy()
+
+
+def test_online_and_offline_training_give_the_same_loss(prepared, tmp_path):
+    from speculative.offline.backend import OfflineTargetBackend
+
+    model_dir, chats, hs, _ = prepared
+    online = train_losses(model_dir, chats, tmp_path / "online")
+    offline = train_losses(model_dir, chats, tmp_path / "offline", target_kind="offline", offline_dir=str(hs))
+    assert len(online) == 3 and online[0] != online[2]
+    assert offline == pytest.approx(online, rel=1e-5, abs=1e-5)
+    # bf16 storage: same data path, small quantisation error
+    prepare(model_dir, chats, tmp_path / "hs_bf16", dtype="bf16")
+    bf16 = train_losses(model_dir, chats, tmp_path / "bf16", target_kind="offline", offline_dir=str(tmp_path / "hs_bf16"))
+    assert bf16 == pytest.approx(online, rel=1e-2)
+    backend = OfflineTargetBackend(hs)
+    with pytest.raises(KeyError, match="not in the offline shards"):
+        no_vocab = torch.zeros(backend.config.vocab_size, dtype=torch.bool)
+        backend.forward(torch.tensor([[5, 6, 7]]), torch.ones(1, 3, dtype=torch.bool), no_vocab)

@@ -1,0 +1,66 @@
+"""TTT unroll: shifts, masks and loss against a naive step-by-step reference; acceptance simulation."""
+
+from __future__ import annotations
+
+import torch
+
+from runtime.ops import soft_cross_entropy_reference
+from speculative.data.dataset import Batch
+from speculative.model.draft import Eagle3Draft
+from speculative.target.backend import TargetOutputs
+from speculative.train.ttt import simulated_accept_length, ttt_unroll
+from tests.speculative.conftest import tiny_draft_config
+
+
+def make_inputs(b=2, t=10, seed=0):
+    torch.manual_seed(seed)
+    cfg = tiny_draft_config()
+    draft = Eagle3Draft(cfg)
+    ids = torch.randint(0, cfg.vocab_size, (b, t))
+    att = torch.ones(b, t, dtype=torch.bool)
+    att[1, 7:] = False
+    loss = torch.rand(b, t) > 0.3
+    probs = torch.softmax(torch.randn(b, t, cfg.draft_vocab_size) * 3, -1)
+    tout = TargetOutputs(torch.randn(b, t, 3 * cfg.target_hidden_size), torch.randn(b, t, 24), probs)
+    return draft, Batch(ids, att, loss), tout
+
+
+def test_ttt_loss_matches_naive_reference():
+    draft, batch, tout = make_inputs()
+    k_steps = 3
+    res = ttt_unroll(draft, batch, tout, ttt_length=k_steps, decay=0.8)
+    # naive: per row t and step k, feed token t+k+1, predict t+k+2 against target probs at t+k+1
+    b, t = batch.input_ids.shape
+    kv: list = []
+    hidden = draft.project_aux(tout.aux_hidden)
+    total = 0.0
+    for k in range(k_steps):
+        ids_k = torch.zeros_like(batch.input_ids)
+        ids_k[:, : t - k - 1] = batch.input_ids[:, k + 1:]
+        pos = torch.arange(t)[None].expand(b, t) + k
+        pre = draft.forward_ttt(draft.embed(ids_k), hidden, pos, kv, key_padding=batch.attention_mask)
+        losses = []
+        for bi in range(b):
+            for ti in range(t - k - 2):
+                j = ti + k + 2
+                if batch.attention_mask[bi, j] and batch.loss_mask[bi, j]:
+                    lr, _ = soft_cross_entropy_reference(draft.norm(pre[bi, ti])[None], draft.lm_head.weight,
+                                                         tout.target_probs[bi, ti + k + 1][None])
+                    losses.append(lr[0])
+        step = torch.stack(losses).mean()
+        assert abs(float(step.detach()) - res.ploss[k]) < 1e-5
+        assert res.counted[k] == len(losses)
+        total = total + 0.8 ** k * step
+        hidden = pre
+    torch.testing.assert_close(res.loss, total, atol=1e-5, rtol=1e-5)
+    res.loss.backward()
+    assert draft.fc.weight.grad is not None and draft.embed_tokens.weight.grad is None
+
+
+def test_simulated_accept_length():
+    # rows: [all 3 correct], [correct, wrong, correct], [wrong], [correct, correct, no target]
+    correct = torch.tensor([[1, 1, 0, 1], [1, 0, 0, 1], [1, 1, 0, 1]], dtype=torch.bool)[:, None, :]
+    valid = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)[:, None, :]
+    tau, n = simulated_accept_length(correct, valid)
+    assert n == 4
+    assert abs(tau - (4 + 2 + 1 + 3) / 4) < 1e-6
