@@ -25,6 +25,13 @@ _STEP_RE = re.compile(r"^step_(\d{8})$")
 
 
 # ----------------------------------------------------------------------------- atomic files
+def _default_mode() -> int:
+    """What open() would give a new file (0666 minus umask): mkstemp's 0600 is too private for results."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` via a temp file in the same folder + fsync + rename."""
     path = Path(path)
@@ -35,6 +42,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -64,6 +72,7 @@ def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor],
         save_file(clean, tmp, metadata=metadata)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

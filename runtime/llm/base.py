@@ -10,10 +10,10 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 Message = dict[str, str]
-Prompt = Union[str, list[Message]]
+Prompt = str | list[Message]
 
 
 class BackendCapabilityError(NotImplementedError):
@@ -115,7 +115,7 @@ class LLMBackend(ABC):
     def tokenizer(self) -> Any:
         raise BackendCapabilityError(f"backend '{self.name}' has no local tokenizer")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to release
         """Release resources (engines, sessions)."""
 
 

@@ -1,0 +1,50 @@
+"""Reward vs cost for SIA, dense, random-sparse, BoN and SIA+BoN from a `sia_eval_<scale>.json`.
+
+    python experiments/figures/sia_reward_vs_cost.py experiments/results/sia_eval_full.json
+Writes <json stem>_reward_vs_cost.png next to the JSON: left x = wall time per prompt, right x =
+value-model calls per token; y = teacher reward with its 95% CI.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+STYLE = {"base": ("black", "o"), "dense": ("tab:red", "s"), "sia": ("tab:blue", "o"), "random": ("tab:gray", "x"),
+         "bon": ("tab:green", "^"), "sia+bon": ("tab:purple", "D")}
+
+
+def main(path: str) -> Path:
+    data = json.loads(Path(path).read_text())
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, xkey, xlabel in ((axes[0], "wall_s_per_prompt", "wall time per prompt (s)"),
+                             (axes[1], "value_calls_per_token", "value-model calls per token")):
+        for family, (color, marker) in STYLE.items():
+            pts = sorted((m for m in data["methods"] if m["family"] == family), key=lambda m: m[xkey])
+            if not pts:
+                continue
+            xs, ys = [m[xkey] for m in pts], [m["reward"] for m in pts]
+            ax.errorbar(xs, ys, yerr=[m["reward_ci95"] for m in pts], color=color, marker=marker, capsize=3,
+                        linestyle="-" if len(pts) > 1 else "none", label=family)
+            for m in pts:
+                ax.annotate(m["method"], (m[xkey], m["reward"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"teacher reward ({data['meta']['teacher']})")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(f"SIA reward vs cost ({data['meta']['scale']}, {data['meta']['num_prompts']} prompts)")
+    fig.tight_layout()
+    out = Path(path).with_name(Path(path).stem + "_reward_vs_cost.png")
+    fig.savefig(out, dpi=120)
+    print(out)
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "experiments/results/sia_eval_full.json")

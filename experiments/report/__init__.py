@@ -1,0 +1,1 @@
+"""REPORT.md from experiments/results/*.json and the paper claims in experiments/claims.yaml."""

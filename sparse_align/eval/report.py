@@ -1,0 +1,45 @@
+"""Results JSON + markdown table (atomic writes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runtime.checkpoint import atomic_write_json, atomic_write_text
+
+COLUMNS = [("method", "{}"), ("reward", "{:.3f}"), ("reward_ci95", "±{:.3f}"), ("second_reward", "{:.3f}"),
+           ("steered_fraction", "{:.2f}"), ("value_calls_per_token", "{:.2f}"), ("wall_s", "{:.1f}"),
+           ("tokens_per_s", "{:.1f}"), ("distinct_2", "{:.3f}"), ("ppl_base", "{:.2f}"), ("kl_per_token", "{:.3f}")]
+
+
+def markdown_table(methods: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for m in methods:
+        cells = [fmt.format(m[c]) if m.get(c) is not None else "-" for c, fmt in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def target_lines(target: list[dict[str, Any]]) -> list[str]:
+    if not target:
+        return ["No SIA point landed at 15-45% realised steering, so the target could not be checked."]
+    out = []
+    for t in target:
+        verdict = "MET" if t["reward_vs_dense_ok"] and t["time_ok"] and t["beats_random"] else "NOT MET"
+        out.append(f"- {t['method']} (steered {t['steered_fraction']:.0%}): {verdict} — reward within dense CI: "
+                   f"{t['reward_vs_dense_ok']}; added wall {t['added_wall_s']:.1f}s vs dense "
+                   f"{t['dense_added_wall_s']:.1f}s (<= half: {t['time_ok']}); beats random-sparse "
+                   f"({t['random_reward']:.3f}): {t['beats_random']}")
+    return out
+
+
+def write_report(result: dict[str, Any], json_path: Path, md_path: Path) -> None:
+    atomic_write_json(json_path, result)
+    meta = result["meta"]
+    md = [f"# SIA evaluation ({meta['scale']}, task {meta['task']})", "",
+          f"teacher: {meta['teacher']}; second scorer: {meta['second_scorer']}; value model: {meta['value_model']}; "
+          f"{meta['num_prompts']} eval prompts, {meta['max_new_tokens']} new tokens, K={meta['top_k']}, "
+          f"w={meta['weight']}; total {meta['total_wall_s']:.0f}s on {meta['device']} ({meta['threads']} threads).",
+          "", markdown_table(result["methods"]), "", "## Target (SIA at 20-40% steering)", "",
+          *target_lines(result["target"]), ""]
+    atomic_write_text(md_path, "\n".join(md))

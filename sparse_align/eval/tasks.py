@@ -1,0 +1,50 @@
+"""Prompts per task, split into disjoint train (distillation) and eval parts, and the teacher per task."""
+
+from __future__ import annotations
+
+import random
+
+SUBJECTS = ["the weather this week", "a train journey", "my new neighbour", "the local library", "a rainy Monday",
+            "the office kitchen", "a city bus", "grocery shopping", "a museum visit", "the school term",
+            "a board game night", "an old bicycle", "the garden", "a phone upgrade", "the morning commute",
+            "a family dinner", "a hotel stay", "the football match", "a cooking class", "a river walk",
+            "moving house", "a concert", "the dentist appointment", "a mountain hike", "a job interview",
+            "the coffee shop", "a long flight", "the town market", "a software update", "a birthday party"]
+TEMPLATES = ["Write two sentences about {s}.", "Describe {s}.", "Tell me a short story about {s}.",
+             "Write a short review of {s}.", "What do you think about {s}?", "Write a diary entry about {s}.",
+             "Give me a quick summary of {s}.", "Write a message to a friend about {s}."]
+
+TEACHER = {"sentiment": "vader", "harmless": "judge", "helpful": "judge"}
+
+
+def neutral_prompts() -> list[str]:
+    """240 neutral, topic-diverse requests (fixed order) for the positive-sentiment task."""
+    prompts = [t.format(s=s) for s in SUBJECTS for t in TEMPLATES]
+    random.Random(0).shuffle(prompts)
+    return prompts
+
+
+def task_prompts(task: str) -> list[str]:
+    if task == "sentiment":
+        return neutral_prompts()
+    from runtime.assets import load_dataset
+
+    if task == "harmless":
+        rows = load_dataset("harmbench") + load_dataset("strongreject")
+        return [r["prompt"] for r in rows]
+    if task == "helpful":
+        rows = load_dataset("mtbench")
+        return [r["turns"][0] if "turns" in r else r["prompt"] for r in rows]
+    raise ValueError(f"unknown task '{task}'; choose sentiment | harmless | helpful")
+
+
+def split_prompts(task: str, split: str, n: int, *, eval_fraction: float = 1 / 3) -> list[str]:
+    """`train` prompts come from the front, `eval` from the back: never the same prompt in both."""
+    prompts = task_prompts(task)
+    cut = int(len(prompts) * (1 - eval_fraction))
+    pool = prompts[:cut] if split == "train" else prompts[cut:]
+    if split not in ("train", "eval"):
+        raise ValueError(f"split must be train or eval, got '{split}'")
+    if n > len(pool):
+        raise ValueError(f"task '{task}' has only {len(pool)} {split} prompts, {n} requested")
+    return pool[:n]

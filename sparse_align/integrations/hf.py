@@ -1,0 +1,53 @@
+"""transformers integration: a LogitsProcessor for `model.generate`.
+
+`generate` owns its KV cache, so the value model keeps its own per-row cache here (see
+SequenceValueScorer); the faster shared-cache path is `sparse_align.steer.decode.generate_steered`.
+Call generate with do_sample=True, temperature=1.0, top_k=0, top_p=1.0 (or do_sample=False) and no
+repetition penalty: anything applied after this processor would reshape the steered distribution.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import LogitsProcessor
+
+from sparse_align.config import SteerConfig
+from sparse_align.steer.gate import SteerGate
+from sparse_align.steer.junction import steered_logits, topk_junction
+from sparse_align.steer.scorer import SequenceValueScorer
+from sparse_align.value.model import ValueModel
+
+
+class SIALogitsProcessor(LogitsProcessor):
+    def __init__(self, value_model: ValueModel, cfg: SteerConfig, *, pad_token_id: int | None = None):
+        self.value_model = value_model
+        self.cfg = cfg
+        self.pad_token_id = pad_token_id
+        self._rows: dict[int, tuple[SequenceValueScorer, SteerGate]] = {}
+        self.steps = 0
+        self.steered = 0
+
+    def _row(self, b: int) -> tuple[SequenceValueScorer, SteerGate]:
+        if b not in self._rows:
+            self._rows[b] = (SequenceValueScorer(self.value_model), SteerGate(self.cfg, seed=self.cfg.seed + b))
+        return self._rows[b]
+
+    def _tokens(self, row: torch.Tensor) -> list[int]:
+        ids = row.tolist()
+        if self.pad_token_id is not None:  # generate left-pads batched prompts; the value model must not see pads
+            start = next((i for i, t in enumerate(ids) if t != self.pad_token_id), len(ids))
+            ids = ids[start:]
+        return ids
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        out = scores.clone()
+        for b in range(scores.shape[0]):
+            top_logits, top_ids, entropy = topk_junction(scores[b], self.cfg.top_k)
+            scorer, gate = self._row(b)
+            self.steps += 1
+            if not gate(float(entropy)):
+                continue
+            values = scorer.score(self._tokens(input_ids[b]), top_ids)
+            out[b] = steered_logits(scores[b], top_logits, top_ids, values, self.cfg.weight).to(out.dtype)
+            self.steered += 1
+        return out

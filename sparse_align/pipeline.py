@@ -1,0 +1,130 @@
+"""The SIA pipeline in order: distillation data -> value model -> evaluation. Used by the CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runtime.assets import load_tokenizer
+from runtime.checkpoint import atomic_write_json
+from runtime.device import pick_device
+from runtime.logging import get_logger, read_jsonl
+from runtime.paths import cache_dir, results_dir
+from sparse_align.config import SIAConfig
+from sparse_align.eval.tasks import TEACHER, split_prompts
+from sparse_align.rewards import make_reward
+from sparse_align.rewards.llm_judge import LLMJudgeReward
+from sparse_align.value.model import ValueModel, load_backbone
+
+log = get_logger("sparse_align")
+
+
+def run_dir(cfg: SIAConfig) -> Path:
+    path = Path(cfg.run_dir) if cfg.run_dir else cache_dir(f"sia/{cfg.name}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_base(cfg: SIAConfig) -> tuple[Any, Any]:
+    model = load_backbone(cfg.value.backbone).to(pick_device())
+    tok = load_tokenizer(cfg.value.backbone) if not Path(cfg.value.backbone).is_dir() else None
+    if tok is None:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(cfg.value.backbone)
+    return model, tok
+
+
+def make_teacher(task: str, model: Any = None, tok: Any = None):
+    name = TEACHER[task]
+    if name == "judge":
+        return LLMJudgeReward(rubric=task)
+    return make_reward(name)
+
+
+def distill(cfg: SIAConfig, model: Any = None, tok: Any = None) -> list[dict[str, Any]]:
+    from sparse_align.value.data import generate_distill_data
+
+    if model is None:
+        model, tok = load_base(cfg)
+    prompts = split_prompts(cfg.eval.task, "train", cfg.distill.num_prompts)
+    teacher = make_teacher(cfg.eval.task)
+    return generate_distill_data(model, tok, prompts, teacher, cfg.distill, run_dir(cfg) / "distill.jsonl")
+
+
+def train(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, float]:
+    from sparse_align.value.train import train_value_head, train_value_lora
+
+    if model is None:
+        model, tok = load_base(cfg)
+    path = run_dir(cfg) / "distill.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"no distillation data at {path}; run `python -m sparse_align distill` first")
+    rows = [r for r in read_jsonl(path) if r["response_ids"]]
+    if cfg.value.lora_rank > 0:
+        vm = ValueModel.build(cfg.value)  # its own backbone copy: LoRA must not touch the base model
+        metrics = train_value_lora(vm, rows, cfg.train, run_dir(cfg) / "train")
+    else:
+        vm = ValueModel.build(cfg.value, backbone=model)
+        metrics = train_value_head(vm, rows, cfg.train, run_dir(cfg) / "train")
+    vm.save(run_dir(cfg) / "value_model")
+    atomic_write_json(run_dir(cfg) / "train_summary.json", metrics)
+    log.info("value model trained: %s", metrics)
+    return metrics
+
+
+def evaluate(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, Any]:
+    from runtime.llm.hf import HFBackend
+    from sparse_align.eval.evaluate import EvalContext, run_evaluation
+    from sparse_align.eval.report import write_report
+
+    if model is None:
+        model, tok = load_base(cfg)
+    vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
+    teacher = make_teacher(cfg.eval.task)
+    second = None
+    if cfg.eval.second_scorer == "judge" and cfg.eval.task == "sentiment":
+        second = LLMJudgeReward(rubric="sentiment", backend=HFBackend(model, tok), model=cfg.value.backbone)
+    t0 = time.perf_counter()
+    partial = results_dir() / f"sia_eval_{cfg.name}.partial.json"
+
+    def save_partial(methods: list[dict[str, Any]]) -> None:
+        atomic_write_json(partial, {"complete": False, "methods": methods})
+
+    result = run_evaluation(EvalContext(model, tok, vm, teacher, second, cfg.eval, on_method=save_partial))
+    train_summary = run_dir(cfg) / "train_summary.json"
+    result["meta"] = {
+        "scale": cfg.name, "task": cfg.eval.task, "teacher": teacher.name,
+        "second_scorer": second.name if second else "none",
+        "value_model": f"{cfg.value.backbone} + head({cfg.value.head_hidden}) lora_rank={cfg.value.lora_rank}",
+        "value_train": json.loads(train_summary.read_text()) if train_summary.is_file() else None,
+        "num_prompts": cfg.eval.num_prompts, "max_new_tokens": cfg.eval.max_new_tokens, "top_k": cfg.eval.top_k,
+        "weight": cfg.eval.weight, "total_wall_s": time.perf_counter() - t0, "device": str(pick_device()),
+        "threads": torch.get_num_threads(), "config": cfg.model_dump(mode="json"),
+    }
+    out = results_dir()
+    write_report(result, out / f"sia_eval_{cfg.name}.json", out / f"sia_eval_{cfg.name}.md")
+    partial.unlink(missing_ok=True)
+    log.info("wrote %s", out / f"sia_eval_{cfg.name}.md")
+    return result
+
+
+def timing(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, Any]:
+    """Interleaved per-token wall time of base / dense / SIA / random at the calibrated taus."""
+    from sparse_align.eval.timing import interleaved_timing
+
+    if model is None:
+        model, tok = load_base(cfg)
+    vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
+    eval_json = results_dir() / f"sia_eval_{cfg.name}.json"
+    if not eval_json.is_file():
+        raise FileNotFoundError(f"{eval_json} missing: run `python -m sparse_align evaluate` first (it calibrates tau)")
+    taus = {float(r): t for r, t in json.loads(eval_json.read_text())["taus"].items()}
+    res = interleaved_timing(model, tok, vm, cfg.eval, taus)
+    atomic_write_json(results_dir() / f"sia_timing_{cfg.name}.json", {"threads": torch.get_num_threads(), **res})
+    log.info("interleaved timing: %s", res)
+    return res

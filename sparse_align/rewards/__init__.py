@@ -1,0 +1,27 @@
+"""Teacher rewards: `score(prompts, responses) -> list[float]`, pluggable by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sparse_align.rewards.base import RewardModel
+
+
+def make_reward(name: str, **kw: Any) -> RewardModel:
+    """`vader` | `judge` (LLM P(yes) through runtime.llm) | `hf-rm:<folder>` (sequence-classification RM)."""
+    if name == "vader":
+        from sparse_align.rewards.vader import VaderReward
+
+        return VaderReward()
+    if name == "judge":
+        from sparse_align.rewards.llm_judge import LLMJudgeReward
+
+        return LLMJudgeReward(**kw)
+    if name.startswith("hf-rm:"):
+        from sparse_align.rewards.hf_rm import HFRewardModel
+
+        return HFRewardModel(name.split(":", 1)[1], **kw)
+    raise ValueError(f"unknown reward '{name}'; use vader | judge | hf-rm:<folder>")
+
+
+__all__ = ["RewardModel", "make_reward"]

@@ -1,0 +1,43 @@
+"""Every figure script in experiments/figures/ runs on a synthetic result JSON and writes non-empty PNGs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.paths import repo_root
+
+FIGURES = repo_root() / "experiments" / "figures"
+FIXTURES = Path(__file__).parent / "fixtures" / "results"
+# script -> (fixture result file, extra args; {out} = output folder, PNGs beside the input otherwise)
+CASES = {
+    "specforge_spec_eval.py": ("spec_eval.json", ["{out}"], 2),
+    "soprag_by_intent.py": ("rag_eval.json", ["--out-dir", "{out}"], 4),  # 2 query sets x (MRR, Hit@1)
+    "sia_reward_vs_cost.py": ("sia_eval_small.json", [], 1),
+}
+
+
+def test_every_figure_script_has_a_case():
+    scripts = {p.name for p in FIGURES.glob("*.py") if not p.name.startswith("_")}
+    assert scripts == set(CASES), "add a synthetic result + case for each new figure script"
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_figure_script_writes_pngs(script: str, tmp_path: Path):
+    result, args, n_png = CASES[script]
+    shutil.copy(FIXTURES / result, tmp_path / result)
+    out = tmp_path / "figs"
+    env = {**os.environ, "PYTHONPATH": str(repo_root()), "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, str(FIGURES / script), str(tmp_path / result),
+                           *[a.replace("{out}", str(out)) for a in args]],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pngs = sorted(tmp_path.rglob("*.png"))
+    assert len(pngs) == n_png, [p.name for p in pngs]
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

@@ -1,0 +1,87 @@
+"""All methods back to back on a tiny model: every method present, gating and BoN behave as specified."""
+
+import json
+
+import pytest
+
+from runtime.config import ConfigError, load_config
+from sparse_align.config import EvalConfig, SIAConfig
+from sparse_align.eval.evaluate import EvalContext, check_target, run_evaluation
+from sparse_align.eval.metrics import distinct_n, mean_ci
+from sparse_align.eval.report import write_report
+from sparse_align.eval.tasks import split_prompts
+from sparse_align.rewards import make_reward
+
+
+def test_metrics():
+    assert mean_ci([1.0, 1.0, 1.0]) == (1.0, 0.0)
+    m, ci = mean_ci([0.0, 2.0])
+    assert m == 1.0 and ci == pytest.approx(1.96 * 1.0)
+    assert distinct_n([[1, 2, 1, 2]], 2) == pytest.approx(2 / 3)
+    assert distinct_n([[1]], 2) == 0.0
+
+
+def test_prompt_splits_disjoint():
+    train = split_prompts("sentiment", "train", 160)
+    evals = split_prompts("sentiment", "eval", 80)
+    assert not set(train) & set(evals)
+    with pytest.raises(ValueError, match="only"):
+        split_prompts("sentiment", "eval", 1000)
+
+
+def test_run_evaluation_all_methods(tiny_model, tokenizer, tiny_value_model, tmp_path):
+    cfg = EvalConfig(num_prompts=3, max_new_tokens=6, top_k=5, sia_rates=[0.3, 0.7], bon_n=[2, 3],
+                     sia_bon_rate=0.3, calibration_prompts=2, second_scorer="none")
+    ctx = EvalContext(tiny_model, tokenizer, tiny_value_model, make_reward("vader"), None, cfg)
+    res = run_evaluation(ctx)
+    names = [m["method"] for m in res["methods"]]
+    assert names == ["base", "dense", "sia@30%", "random@30%", "sia@70%", "random@70%", "bon-2", "bon-3",
+                     "sia@30%+bon-2"]
+    by = {m["method"]: m for m in res["methods"]}
+    assert by["base"]["steered_fraction"] == 0 and by["dense"]["steered_fraction"] == 1
+    assert by["dense"]["value_calls_per_token"] == 5
+    assert by["sia@30%"]["steered_fraction"] <= by["sia@70%"]["steered_fraction"]
+    assert by["random@30%"]["random_rate"] == by["sia@30%"]["steered_fraction"]
+    assert by["bon-3"]["reward"] >= by["bon-2"]["reward"] >= by["base"]["reward"]  # nested pools, teacher-ranked
+    res["meta"] = {"scale": "test", "task": "sentiment", "teacher": "vader", "second_scorer": "none",
+                   "value_model": "tiny", "num_prompts": 3, "max_new_tokens": 6, "top_k": 5, "weight": 5.0,
+                   "total_wall_s": 1.0, "device": "cpu", "threads": 1}
+    write_report(res, tmp_path / "r.json", tmp_path / "r.md")
+    assert json.loads((tmp_path / "r.json").read_text())["methods"][0]["method"] == "base"
+    assert "| dense |" in (tmp_path / "r.md").read_text()
+
+
+def test_check_target_logic():
+    base = {"method": "base", "family": "base", "reward": 0.0, "reward_ci95": 0.1, "wall_s": 10.0}
+    dense = {"method": "dense", "family": "dense", "reward": 0.5, "reward_ci95": 0.1, "wall_s": 30.0}
+    sia = {"method": "sia@20%", "family": "sia", "reward": 0.45, "steered_fraction": 0.22, "wall_s": 18.0}
+    rnd = {"method": "random@20%", "family": "random", "reward": 0.2, "wall_s": 18.0}
+    (t,) = check_target([base, dense, sia, rnd])
+    assert t["reward_vs_dense_ok"] and t["time_ok"] and t["beats_random"]
+    slow = dict(sia, wall_s=25.0)
+    (t,) = check_target([base, dense, slow, rnd])
+    assert not t["time_ok"]
+
+
+def test_configs_load_and_reject_typos(tmp_path):
+    from runtime.paths import repo_root
+
+    for scale in ("small", "full"):
+        cfg = load_config(SIAConfig, repo_root() / "experiments" / "configs" / "sia" / f"{scale}.yaml")
+        assert cfg.name == scale
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("eval: {num_promts: 3}\n")
+    with pytest.raises(ConfigError, match="num_promts"):
+        load_config(SIAConfig, bad)
+    with pytest.raises(ConfigError, match="sia_rates"):
+        load_config(SIAConfig, None, ["eval.sia_rates=[0.0]"])
+
+
+def test_interleaved_timing_methods(tiny_model, tokenizer, tiny_value_model):
+    from sparse_align.eval.timing import interleaved_timing
+
+    cfg = EvalConfig(num_prompts=1, max_new_tokens=4, top_k=5)
+    res = interleaved_timing(tiny_model, tokenizer, tiny_value_model, cfg, {0.2: 1.5, 0.4: 1.0, 0.8: 0.1})
+    assert set(res) == {"base", "dense", "sia@20%", "random@20%", "sia@40%", "random@40%"}
+    assert res["base"]["added_vs_base"] == 0 and res["dense"]["steered_fraction"] == 1.0
+    assert all(v["median_s_per_token"] > 0 for v in res.values())
