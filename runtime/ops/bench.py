@@ -128,6 +128,7 @@ def main() -> None:
     from runtime import ops
     from runtime.checkpoint import atomic_write_json, atomic_write_text
     from runtime.paths import results_dir
+    from runtime.results import with_provenance
     reason = ops.why_unavailable("cpu")
     if reason:
         raise SystemExit(f"bench-kernels needs the compiled CPU op: {reason}")
@@ -141,7 +142,7 @@ def main() -> None:
             results.append(run_child(args, op, impl, args.rows))
             print(json.dumps(results[-1]), flush=True)
     out = args.out or str(results_dir() / "bench_kernels.json")
-    atomic_write_json(out, dict(meta=meta, results=results))
+    atomic_write_json(out, with_provenance(dict(meta=meta, results=results), config=vars(args)))
     table = markdown(results, meta)
     atomic_write_text(out.removesuffix(".json") + ".md", table)
     print(table)

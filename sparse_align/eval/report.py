@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.checkpoint import atomic_write_json, atomic_write_text
+from runtime.results import with_provenance
 
 COLUMNS = [("method", "{}"), ("reward", "{:.3f}"), ("reward_ci95", "±{:.3f}"), ("second_reward", "{:.3f}"),
            ("steered_fraction", "{:.2f}"), ("value_calls_per_token", "{:.2f}"), ("wall_s", "{:.1f}"),
@@ -34,7 +35,9 @@ def target_lines(target: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(result: dict[str, Any], json_path: Path, md_path: Path) -> None:
-    atomic_write_json(json_path, result)
+    meta = result.get("meta", {})
+    atomic_write_json(json_path, with_provenance(result, config=meta.get("config"), seed=(meta.get("config") or {}).get("seed"),
+                                                 wall_time_s=meta.get("total_wall_s")))
     meta = result["meta"]
     md = [f"# SIA evaluation ({meta['scale']}, task {meta['task']})", "",
           f"teacher: {meta['teacher']}; second scorer: {meta['second_scorer']}; value model: {meta['value_model']}; "

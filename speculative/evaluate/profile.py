@@ -17,6 +17,7 @@ import torch
 
 from runtime.checkpoint import atomic_write_json
 from runtime.paths import results_dir
+from runtime.results import with_provenance
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
               "engine_verify_s": {str(k): v for k, v in engine.items()},
               "hf_forward_s": {str(k): v for k, v in raw.items()},
               "cost_ratio_vs_1": {str(k): engine[k] / engine[sizes[0]] for k in sizes}}
-    atomic_write_json(args.out, report)
+    atomic_write_json(args.out, with_provenance(report, config=vars(args)))
     print(json.dumps(report, indent=1))
     return report
 

@@ -23,6 +23,7 @@ from runtime.checkpoint import atomic_write_json
 from runtime.config import load_config
 from runtime.logging import get_logger, read_jsonl
 from runtime.paths import cache_dir, repo_root, results_dir
+from runtime.results import with_provenance
 from speculative.offline.config import PrepareConfig
 from speculative.offline.prepare import prepare_hidden_states
 from speculative.offline.shards import bytes_per_token
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_2ranks_vs_1rank_online": runs["online_2ranks"]["train_tokens_per_s"]
         / runs["online_1rank"]["train_tokens_per_s"],
     }
-    atomic_write_json(args.out, report)
+    atomic_write_json(args.out, with_provenance(report, seed=cfg.seed))
     print(json.dumps(report, indent=2))
     return 0
 

@@ -15,15 +15,12 @@ from runtime.config import dump_config
 from runtime.device import parse_dtype, pick_device, seed_everything, set_threads
 from runtime.distributed import init_distributed, init_tensor_parallel, is_main, world_size
 from runtime.logging import get_logger
-from speculative.data.dataset import BatchSchedule, tokenize_conversations
-from speculative.data.records import load_conversations
-from speculative.data.vocab import cached_vocab_mapping
-from speculative.model.draft import Eagle3Draft, Eagle3DraftConfig
 from speculative.offline.backend import OfflineTargetBackend
 from speculative.parallel.config import DistTrainConfig
 from speculative.parallel.fsdp import FSDPDraftTrainer
 from speculative.parallel.tp_target import ResplitTarget, TPTargetBackend
 from speculative.target.backend import HFTargetBackend, TargetBackend
+from speculative.train.build import assemble_draft, load_examples
 from speculative.train.trainer import DraftTrainer
 
 log = get_logger("speculative.parallel")
@@ -51,18 +48,10 @@ def build_dist_training(cfg: DistTrainConfig) -> DraftTrainer:
     if isinstance(target, OfflineTargetBackend):
         examples, skipped = target.examples(), target.manifest["skipped"]
     else:
-        convs, skips = load_conversations(cfg.data.source, limit=cfg.data.limit)
-        examples = tokenize_conversations(tokenizer, convs, max_length=cfg.data.max_length,
-                                          last_turn_only=cfg.data.last_turn_only, skips=skips)
+        _, examples, skips = load_examples(cfg, tokenizer)
         skipped = dict(skips)
-    d2t, t2d, vocab_key = cached_vocab_mapping(examples, tokenizer, target.config.vocab_size,
-                                               cfg.data.draft_vocab_size)
-    draft_cfg = Eagle3DraftConfig.from_target(target.config, cfg.data.draft_vocab_size, target.aux_layer_ids)
-    seed_everything(cfg.seed)  # the draft init must not depend on how much data loading consumed
-    draft = Eagle3Draft(draft_cfg, embed_weight=target.embedding_weight().float().cpu())
-    draft.set_vocab_mapping(d2t, t2d)
-    schedule = BatchSchedule(examples, cfg.optim.batch_size, cfg.seed,
-                             pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    draft, schedule, vocab_key = assemble_draft(cfg, target, examples, tokenizer)
+    draft_cfg = draft.config
     if is_main():
         out = Path(cfg.out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ import torch
 from runtime.checkpoint import atomic_write_json
 from runtime.config import load_config
 from runtime.paths import repo_root, results_dir
+from runtime.results import with_provenance
 
 CONFIG = "experiments/configs/specforge/smollm2_sharegpt.yaml"
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
     results["speedup"] = results["ours"]["tokens_per_s"] / results["naive"]["tokens_per_s"]
     results["rss_ratio"] = results["ours"]["peak_rss_mib"] / results["naive"]["peak_rss_mib"]
-    out = atomic_write_json(results_dir() / "bench_spec_train.json", results)
+    out = atomic_write_json(results_dir() / "bench_spec_train.json", with_provenance(results, config=vars(args)))
     print(json.dumps(results, indent=2))
     print(f"wrote {out}")
     return 0

@@ -15,7 +15,7 @@ from speculative.data.dataset import BatchSchedule, cached_tokenize
 from speculative.data.records import load_conversations
 from speculative.data.vocab import cached_vocab_mapping
 from speculative.model.draft import Eagle3Draft, Eagle3DraftConfig
-from speculative.target.backend import HFTargetBackend
+from speculative.target.backend import HFTargetBackend, TargetBackend
 from speculative.train.config import TrainConfig
 
 log = get_logger("speculative.train")
@@ -30,24 +30,38 @@ class TrainingSetup:
     report: dict[str, Any]
 
 
-def build_training(cfg: TrainConfig) -> TrainingSetup:
-    set_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
-    tokenizer = load_tokenizer(cfg.target.model)
+def load_examples(cfg: TrainConfig, tokenizer: Any) -> tuple[list[Any], list[Any], Any]:
+    """Conversations -> tokenized examples with loss masks (cached); skips are counted by reason."""
     convs, skips = load_conversations(cfg.data.source, limit=cfg.data.limit)
     examples = cached_tokenize(tokenizer, convs, max_length=cfg.data.max_length,
                                last_turn_only=cfg.data.last_turn_only, skips=skips)
-    target = HFTargetBackend.from_asset(cfg.target.model, aux_layer_ids=cfg.target.aux_layer_ids, device=device,
-                                        dtype=parse_dtype(cfg.target.dtype, device))
-    vocab = target.config.vocab_size
-    d2t, t2d, vocab_key = cached_vocab_mapping(examples, tokenizer, vocab, cfg.data.draft_vocab_size)
+    return convs, examples, skips
+
+
+def assemble_draft(cfg: TrainConfig, target: TargetBackend, examples: list[Any],
+                   tokenizer: Any) -> tuple[Eagle3Draft, BatchSchedule, str]:
+    """Vocab map -> draft (initialised from `cfg.seed`) -> batch schedule; shared by every training mode."""
+    d2t, t2d, vocab_key = cached_vocab_mapping(examples, tokenizer, target.config.vocab_size,
+                                               cfg.data.draft_vocab_size)
     draft_cfg = Eagle3DraftConfig.from_target(target.config, cfg.data.draft_vocab_size, target.aux_layer_ids)
     seed_everything(cfg.seed)  # the draft init must not depend on how much data loading consumed
     draft = Eagle3Draft(draft_cfg, embed_weight=target.embedding_weight().float().cpu())
     draft.set_vocab_mapping(d2t, t2d)
     schedule = BatchSchedule(examples, cfg.optim.batch_size, cfg.seed,
                              pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    return draft, schedule, vocab_key
+
+
+def build_training(cfg: TrainConfig) -> TrainingSetup:
+    set_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    tokenizer = load_tokenizer(cfg.target.model)
+    convs, examples, skips = load_examples(cfg, tokenizer)
+    target = HFTargetBackend.from_asset(cfg.target.model, aux_layer_ids=cfg.target.aux_layer_ids, device=device,
+                                        dtype=parse_dtype(cfg.target.dtype, device))
+    draft, schedule, vocab_key = assemble_draft(cfg, target, examples, tokenizer)
+    draft_cfg = draft.config
     n_loss = sum(int(e.loss_mask.sum()) for e in examples)
     report = {"conversations": len(convs), "examples": len(examples), "skipped": dict(skips),
               "skipped_total": skips.total, "loss_tokens": n_loss,
