@@ -67,7 +67,9 @@ setup(
         "peft>=0.11",
         "tensorboard>=2.16",
         "accelerate>=1.0",
-        "rapidfuzz>=3",
+        "scipy>=1.11",
+        "markdown-it-py>=3",
+        "snowballstemmer>=2.2",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6", "scipy>=1.11", "ruff>=0.5", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],

@@ -26,6 +26,7 @@ class Procedure:
     triggers: list[str] = field(default_factory=list)  # triggers, symptoms, alerts
     preconditions: list[str] = field(default_factory=list)
     hazards: list[str] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)  # stated causes / "why it happens" (causal expert)
     entities: list[str] = field(default_factory=list)  # components, parameters, commands, alert names
     steps: list[Step] = field(default_factory=list)
     outcome: str = ""

@@ -1,0 +1,26 @@
+# Issue 7: SOPRAG core (sopr_rag/: ingest, cards, experts, gate, index, pipeline, CLI, API).
+SOPRAG_CORPUS ?= tests/fixtures/sop_corpus
+SOPRAG_INDEX ?= $(HOME)/.cache/llmsys/sopr_rag/fixture_index
+SOPRAG_QUERIES ?= tests/fixtures/sop_queries.jsonl
+
+.PHONY: test-soprag soprag-demo soprag-index soprag-search soprag-serve bench-soprag
+
+test-soprag: ## SOPRAG core tests incl. one real-SmolLM2 gate test (~35 s idle 2-core CPU; ~3 min when the box is busy)
+	$(PY) -m pytest -q tests/sopr_rag/ingest tests/sopr_rag/experts tests/sopr_rag/gate tests/sopr_rag/index \
+		tests/sopr_rag/test_pipeline.py tests/sopr_rag/test_cli.py tests/sopr_rag/test_api.py tests/sopr_rag/test_config.py
+
+soprag-demo: ## index the fixture SOP corpus and answer three questions with cited steps (~1 min)
+	$(PY) -m sopr_rag.demo
+
+soprag-index: ## build/update the SOPRAG index SOPRAG_CORPUS -> SOPRAG_INDEX (fixture: ~30 s; 108 runbooks: ~3-7 min)
+	$(PY) -m sopr_rag index $(SOPRAG_CORPUS) --out $(SOPRAG_INDEX)
+
+soprag-search: soprag-index ## batch search SOPRAG_QUERIES -> SOPRAG_INDEX/results.jsonl (METHOD=soprag|bm25|dense|hybrid|graph; ~10 s)
+	$(PY) -m sopr_rag search --index $(SOPRAG_INDEX) --queries $(SOPRAG_QUERIES) --top-k 10 \
+		--out $(SOPRAG_INDEX)/results.jsonl --method $(or $(METHOD),soprag)
+
+soprag-serve: soprag-index ## HTTP API on 127.0.0.1:8080 over SOPRAG_INDEX (OpenAPI at /docs)
+	$(PY) -m sopr_rag serve --index $(SOPRAG_INDEX) --port 8080
+
+bench-soprag: ## query p50/p95 on a 400-doc index, LLM gate cached -> experiments/results/bench_soprag.json (first run ~15 min: embeds 400 docs; then ~3 min)
+	$(PY) -m sopr_rag.perf --docs 400

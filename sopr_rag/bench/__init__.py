@@ -1,0 +1,1 @@
+"""Multi-agent benchmark construction over SOP corpora (writer, grounding, ambiguity, dedup agents)."""

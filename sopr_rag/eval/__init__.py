@@ -1,0 +1,1 @@
+"""Evaluation harness: retrieval, step and response-utility metrics for SOPRAG, its ablations and baselines."""

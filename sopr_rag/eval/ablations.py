@@ -1,0 +1,62 @@
+"""SOPRAG ablations as (name -> retriever) variants of the core pipeline: config changes or a fixed gate.
+
+    no-pruning      stage-1 card pruning off (experts score every procedure)
+    uniform-gate    every expert weighted 1/3
+    -entity/-causal/-flow   that expert's weight forced to 0 (others renormalised)
+    oracle-intent   the gold intent's expert gets the weight the gate would give a confident call
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sopr_rag.config import SopragConfig
+from sopr_rag.gate import EXPERTS
+
+ABLATIONS = ("no-pruning", "uniform-gate", *(f"-{e}" for e in EXPERTS), "oracle-intent")
+
+
+class FixedGate:
+    """Gate stand-in: weights from a function of the query text (no LLM, no cache)."""
+
+    def __init__(self, fn: Callable[[str], dict[str, float]], source: str, llm: Any = None):
+        self.fn, self.source, self._llm = fn, source, llm
+
+    def weights(self, query: str) -> tuple[dict[str, float], str]:
+        return self.fn(query), self.source
+
+    def llm(self) -> Any:
+        if self._llm is None:
+            raise RuntimeError(f"the '{self.source}' ablation gate has no LLM")
+        return self._llm
+
+
+def oracle_weights(intent: str | None, floor: float) -> dict[str, float]:
+    if intent not in EXPERTS:
+        return {e: 1 / len(EXPERTS) for e in EXPERTS}
+    return {e: (1 - floor * (len(EXPERTS) - 1)) if e == intent else floor for e in EXPERTS}
+
+
+def make_ablation(name: str, index: Any, cfg: SopragConfig, intent_of: dict[str, str | None]) -> Any:
+    """A SopragRetriever configured for ablation `name`; `intent_of` maps query text -> gold intent."""
+    from sopr_rag.gate import Gate
+    from sopr_rag.pipeline import SopragRetriever
+
+    if name == "no-pruning":
+        return SopragRetriever(index, cfg.model_copy(update={"stage1": cfg.stage1.model_copy(
+            update={"top_m": max(len(index.procedures), 1)})}))
+    if name == "uniform-gate":
+        return SopragRetriever(index, cfg, FixedGate(lambda q: {e: 1 / len(EXPERTS) for e in EXPERTS}, "uniform"))
+    if name.startswith("-") and name[1:] in EXPERTS:
+        dropped, base = name[1:], Gate(cfg.gate)
+
+        def without(q: str) -> dict[str, float]:
+            w = {e: (0.0 if e == dropped else v) for e, v in base.weights(q)[0].items()}
+            total = sum(w.values())
+            return {e: v / total for e, v in w.items()} if total else {e: 0.0 for e in w}
+        return SopragRetriever(index, cfg, FixedGate(without, f"without-{dropped}"))
+    if name == "oracle-intent":
+        floor = cfg.gate.weight_floor
+        return SopragRetriever(index, cfg, FixedGate(lambda q: oracle_weights(intent_of.get(q), floor), "oracle"))
+    raise ValueError(f"unknown ablation '{name}'; choose from {', '.join(ABLATIONS)}")

@@ -1,0 +1,111 @@
+"""SOPRAG retrieval: stage-1 card pruning -> entity/causal/flow experts -> gated fusion -> cited steps.
+
+Final score of a pruned procedure d (weighted fusion, the default):
+
+    score(d) = a * mm(stage1)(d) + (1 - a) * sum_e g_e * mm(s_e)(d),   e in {entity, causal, flow}
+
+where mm is min-max normalisation over the pruned set, stage1 the RRF of card BM25 and card dense
+ranks, g the gate weights (sum 1) and a = fusion.stage1_weight. With fusion.method = "rrf" the
+ranked lists of stage 1 and every expert are fused by reciprocal rank, each expert's contribution
+scaled by its gate weight. Procedures outside the pruned set are never returned.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from runtime.llm import SamplingParams
+from sopr_rag.config import SopragConfig
+from sopr_rag.experts import causal, entity, flow
+from sopr_rag.experts.base import Query
+from sopr_rag.gate import EXPERTS, Gate
+from sopr_rag.retrieval.fusion import minmax, rrf
+from sopr_rag.types import SearchHit, SearchResult
+
+
+class SopragRetriever:
+    name = "soprag"
+
+    def __init__(self, index: Any, cfg: SopragConfig | None = None, gate: Gate | None = None):
+        self.index = index
+        self.cfg = cfg or SopragConfig()
+        self.gate = gate or Gate(self.cfg.gate)
+
+    def stage1(self, query: Query) -> list[tuple[str, float]]:
+        c = self.cfg.stage1
+        lex = [d for d, _ in self.index.bm25.search(query.text, c.candidates)]
+        dense_hits = self.index.dense.search_vector(query.vector, c.candidates)
+        dense = [d for d, _ in sorted(dense_hits, key=lambda kv: (-kv[1], kv[0]))]  # deterministic ties
+        return rrf([lex, dense], k=c.rrf_k)[:c.top_m]
+
+    def search(self, query_text: str, top_k: int = 10) -> SearchResult:
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        query = Query.encode(query_text, self.index.embed_fn)
+        timings["encode"] = _ms(t0)
+        pruned = self.stage1(query)
+        timings["stage1"] = _ms(t0) - timings["encode"]
+        if not pruned:
+            return SearchResult(query=query_text, hits=[], timings_ms=timings)
+        docs = [self.index.docs[d] for d, _ in pruned]
+        t1 = time.perf_counter()
+        weights, source = self.gate.weights(query_text)
+        timings["gate"] = _ms(t1)
+        t1 = time.perf_counter()
+        ecfg = self.cfg.experts
+        ent_scores, links = entity.score(query, docs, ecfg)
+        cau_scores, reached = causal.score(query, docs, ecfg)
+        flo_scores = flow.score(query, docs, ecfg)
+        timings["experts"] = _ms(t1)
+        expert_scores = {"entity": ent_scores, "causal": cau_scores, "flow": flo_scores}
+        fused = self._fuse(dict(pruned), expert_scores, weights)
+        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
+        hits = []
+        for rank, (doc_id, score) in enumerate(ranked):
+            doc = self.index.docs[doc_id]
+            steps = flow.step_path(query, doc, ecfg, self.cfg.answer.max_steps, reached.get(doc_id)) \
+                if rank < 3 else []
+            details = {"stage1": dict(pruned)[doc_id], **{e: expert_scores[e][doc_id] for e in EXPERTS}}
+            hits.append(SearchHit(doc_id=doc_id, score=float(score), steps=steps, details=details))
+        timings["total"] = _ms(t0)
+        result = SearchResult(query=query_text, hits=hits, expert_weights=weights, timings_ms=timings)
+        result.expert_weights = {**weights}
+        self.last_debug = {"gate_source": source, "entity_links": links}
+        return result
+
+    def _fuse(self, stage1: dict[str, float], experts: dict[str, dict[str, float]],
+              weights: dict[str, float]) -> dict[str, float]:
+        f = self.cfg.fusion
+        if f.method == "rrf":
+            out = {d: f.stage1_weight * s for d, s in rrf([list(stage1)], k=f.rrf_k)}
+            for e, scores in experts.items():
+                order = [d for d, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+                for d, s in rrf([order], k=f.rrf_k):
+                    out[d] = out.get(d, 0.0) + (1 - f.stage1_weight) * weights[e] * s
+            return out
+        s1 = minmax(stage1)
+        normed = {e: minmax(scores) for e, scores in experts.items()}
+        return {d: f.stage1_weight * s1[d] + (1 - f.stage1_weight) * sum(weights[e] * normed[e][d] for e in EXPERTS)
+                for d in stage1}
+
+    # ------------------------------------------------------------------ answers
+    def answer(self, question: str, top_k: int = 3, generate: bool | None = None) -> dict[str, Any]:
+        """Retrieved procedures, cited ordered steps and (optionally) an LLM answer grounded in them."""
+        result = self.search(question, top_k)
+        out: dict[str, Any] = {"question": question, "procedures": [
+            {"doc_id": h.doc_id, "title": self.index.docs[h.doc_id].proc.title, "score": h.score} for h in result.hits],
+            "steps": result.hits[0].steps if result.hits else [], "expert_weights": result.expert_weights,
+            "answer": None}
+        if (self.cfg.answer.generate if generate is None else generate) and out["steps"]:
+            cited = "\n".join(f"[{s['doc_id']}#{s['number']}] {s['text']}" for s in out["steps"])
+            prompt = [{"role": "system", "content": "Answer the operator using ONLY the cited steps below. "
+                       "Cite steps as [doc#step]. If the steps do not answer the question, say so.\n" + cited},
+                      {"role": "user", "content": question}]
+            gen = self.gate.llm().generate([prompt], SamplingParams(max_new_tokens=self.cfg.answer.max_new_tokens))
+            out["answer"] = gen[0].text.strip()
+        return out
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)

@@ -1,0 +1,31 @@
+"""Rank fusion: reciprocal-rank fusion and min-max score normalisation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion (Cormack et al. 2009): score(d) = sum_r 1 / (k + rank_r(d)), rank from 1.
+
+    Ties are broken by first appearance so the output is deterministic.
+    """
+    if k < 0:
+        raise ValueError("rrf k must be >= 0")
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        # A doc listed twice in one ranking votes once, at its best rank.
+        for rank, doc in enumerate(dict.fromkeys(ranking), start=1):
+            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
+    order = {d: i for i, d in enumerate(scores)}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def minmax(scores: Mapping[str, float]) -> dict[str, float]:
+    """Rescale to [0, 1]; all-equal scores map to 1.0 (every candidate equally good), empty stays empty."""
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    if hi - lo <= 1e-12:
+        return {d: 1.0 for d in scores}
+    return {d: (s - lo) / (hi - lo) for d, s in scores.items()}
