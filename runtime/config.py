@@ -91,3 +91,14 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
 
 def dump_config(cfg: BaseModel) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def config_from_cli(cls: type[T], argv: list[str] | None, *, description: str | None, example: str) -> T:
+    """The shared `--config YAML [key=value ...]` command line of every config-driven entry point."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="YAML config (experiments/configs/...)")
+    ap.add_argument("overrides", nargs="*", help=f"dotted key=value overrides, e.g. {example}")
+    args = ap.parse_args(argv)
+    return load_config(cls, args.config, args.overrides)

@@ -5,20 +5,16 @@ Re-running with the same out_dir resumes: intact shards are kept, missing or dam
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from runtime.config import load_config
+from runtime.config import config_from_cli
 from speculative.offline.config import PrepareConfig
 from speculative.offline.prepare import prepare_hidden_states
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", help="YAML config (experiments/configs/specforge/offline_*.yaml)")
-    ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.limit=64 storage_dtype=fp16")
-    args = ap.parse_args(argv)
-    report = prepare_hidden_states(load_config(PrepareConfig, args.config, args.overrides))
+    cfg = config_from_cli(PrepareConfig, argv, description=__doc__, example="data.limit=64 storage_dtype=fp16")
+    report = prepare_hidden_states(cfg)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -6,10 +6,9 @@ shards with `target_kind=offline offline_dir=...`. Re-running with the same out_
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from runtime.config import load_config
+from runtime.config import config_from_cli
 from runtime.distributed import destroy, is_main
 from runtime.logging import get_logger
 from speculative.export import export_draft
@@ -21,11 +20,7 @@ log = get_logger("speculative.train_dist")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", help="YAML config (experiments/configs/specforge/dist_*.yaml)")
-    ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. parallel.tp=2 max_steps=4")
-    args = ap.parse_args(argv)
-    cfg = load_config(DistTrainConfig, args.config, args.overrides)
+    cfg = config_from_cli(DistTrainConfig, argv, description=__doc__, example="parallel.tp=2 max_steps=4")
     try:
         trainer = build_dist_training(cfg)
         history = trainer.train()

@@ -8,7 +8,6 @@ what it finished.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import torch
 
 from runtime.checkpoint import atomic_write_json, atomic_write_text
-from runtime.config import load_config
+from runtime.config import config_from_cli
 from runtime.logging import get_logger, progress
 from speculative.decode import DecodeConfig, SpeculativeEngine, TargetRunner
 from speculative.decode.eagle3_drafter import Eagle3Drafter
@@ -145,11 +144,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", help="YAML (experiments/configs/specforge/eval_*.yaml)")
-    ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. draft_dir=/path benchmarks.mtbench=5")
-    args = ap.parse_args(argv)
-    cfg = load_config(EvalConfig, args.config, args.overrides)
+    cfg = config_from_cli(EvalConfig, argv, description=__doc__, example="draft_dir=/path benchmarks.mtbench=5")
     report = evaluate(cfg)
     print(markdown_table(report))
     return 0

@@ -5,10 +5,9 @@ Re-running with the same out_dir resumes from its newest checkpoint (after a cra
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from runtime.config import load_config
+from runtime.config import config_from_cli
 from runtime.logging import get_logger
 from speculative.export import export_draft
 from speculative.train.build import build_training
@@ -19,11 +18,7 @@ log = get_logger("speculative.train")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", help="YAML config (experiments/configs/specforge/...)")
-    ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. max_steps=20 optim.lr=1e-4")
-    args = ap.parse_args(argv)
-    cfg = load_config(TrainConfig, args.config, args.overrides)
+    cfg = config_from_cli(TrainConfig, argv, description=__doc__, example="max_steps=20 optim.lr=1e-4")
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
     setup = build_training(cfg)
     trainer = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule)
