@@ -84,7 +84,7 @@ class SpeculativeEngine:
         while reason is None:
             t0 = time.perf_counter()
             tree = build_tree(root, root_lp, self.drafter, depth=cfg.depth, topk=cfg.topk,
-                              num_draft_tokens=cfg.num_draft_tokens)
+                              num_draft_tokens=cfg.num_draft_tokens, min_prob=cfg.min_draft_prob)
             t1 = time.perf_counter()
             ver = self.target.verify(tree.tokens, tree.depths, tree.ancestor_mask(), want_features=want)
             if cfg.greedy:

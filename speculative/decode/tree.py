@@ -6,6 +6,7 @@ each with a parent index (< its own index), a depth (root = 0) and a cumulative 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,7 +58,7 @@ class DraftTree:
 
 
 def build_tree(root_token: int, root_logprobs: torch.Tensor, drafter: Drafter, *, depth: int, topk: int,
-               num_draft_tokens: int) -> DraftTree:
+               num_draft_tokens: int, min_prob: float = 0.0) -> DraftTree:
     """EAGLE-2 dynamic tree (chain when topk == 1).
 
     Depth 1 candidates are the top-k of the root distribution. At each further depth the top-k frontier
@@ -65,7 +66,13 @@ def build_tree(root_token: int, root_logprobs: torch.Tensor, drafter: Drafter, *
     k*k, the best k form the next frontier. Finally all candidates are reranked by cumulative log-prob and
     the best `num_draft_tokens` kept. Child scores never exceed their parent's, so the kept set is closed
     under ancestors (ties are broken towards shallower nodes).
+
+    `min_prob` > 0 is a confidence cut-off (dynamic draft length): candidates whose cumulative draft
+    probability is below it are dropped and drafting stops once none is left, so a weak or unsure draft
+    spends neither draft forwards nor verification tokens on nodes the target would almost surely reject.
+    The tree may then be the root alone (one plain autoregressive step).
     """
+    floor = math.log(min_prob) if min_prob > 0 else float("-inf")
     cand_tok: list[int] = []
     cand_parent: list[int] = []  # candidate index of parent, -1 = root
     cand_score: list[float] = []
@@ -75,6 +82,8 @@ def build_tree(root_token: int, root_logprobs: torch.Tensor, drafter: Drafter, *
     lp, tok = root_logprobs.float().topk(min(topk, root_logprobs.numel()))
     frontier = []
     for s, t in zip(lp.tolist(), tok.tolist()):
+        if s < floor:
+            continue
         frontier.append(len(cand_tok))
         cand_tok.append(t), cand_parent.append(-1), cand_score.append(s), cand_depth.append(1)
 
@@ -94,6 +103,8 @@ def build_tree(root_token: int, root_logprobs: torch.Tensor, drafter: Drafter, *
         best = total.topk(min(topk, total.numel())).indices.tolist()
         new_frontier = []
         for flat in best:
+            if float(total[flat]) < floor:
+                continue
             row, col = divmod(flat, k)
             new_frontier.append(len(cand_tok))
             cand_tok.append(int(child_tok[row, col])), cand_parent.append(frontier[row])

@@ -21,6 +21,7 @@ class SweepPoint(StrictModel):
     depth: int
     topk: int = 1
     num_draft_tokens: int = 1
+    min_draft_prob: float = 0.0  # confidence cut-off (dynamic draft length), see DecodeConfig
 
 
 class VLLMBaselineConfig(StrictModel):

@@ -42,5 +42,11 @@ def summarize(spec: list[DecodeStats], ar: list[DecodeStats], depth: int) -> dic
         "time_split_s": {"prefill": sum(s.prefill_s for s in spec), "draft": sum(s.draft_s for s in spec),
                          "verify": sum(s.verify_s for s in spec),
                          "other": sum(s.decode_s - s.draft_s - s.verify_s for s in spec)},
+        # the speculative arithmetic, measured: one draft+verify round costs `round_cost_ar_steps` AR steps,
+        # so decoding is faster than AR only while tau exceeds it (the break-even acceptance length)
+        "rounds": len(accepted),
+        "ar_step_s": sum(s.decode_s for s in ar) / max(sum(s.new_tokens - 1 for s in ar), 1),
+        "round_cost_ar_steps": (sum(s.draft_s + s.verify_s for s in spec) / max(len(accepted), 1))
+        / max(sum(s.decode_s for s in ar) / max(sum(s.new_tokens - 1 for s in ar), 1), 1e-9),
         "same_output_as_ar": None,  # filled by the runner (greedy only)
     }

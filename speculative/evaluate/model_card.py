@@ -21,6 +21,11 @@ def _load_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _step_hours(metrics: list[dict[str, Any]]) -> float:
+    """Training compute time from the metrics rows (tokens / tokens_per_s per step), which survive resumes."""
+    return sum(r["tokens"] / r["tokens_per_s"] for r in metrics if r.get("tokens_per_s")) / 3600
+
+
 def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, metrics: list[dict[str, Any]],
                       evaluation: dict[str, Any] | None) -> str:
     out = Path(bundle["out_dir"])
@@ -44,7 +49,9 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
     lines += ["", "## Training",
               f"- optimizer steps: {last.get('step', '-')}; final loss {last.get('loss', '-')}; "
               f"acc_0 {last.get('acc_0', '-')}; train-time accept_len {last.get('accept_len', '-')}",
-              f"- wall time: {train.get('seconds', 0) / 3600:.2f} h"]
+              f"- step time summed over all runs of this bundle (resumes included): {_step_hours(metrics):.2f} h; "
+              f"wall time of the last `train` invocation: {train.get('seconds', 0) / 3600:.2f} h",
+              f"- tokens seen: {sum(int(r.get('tokens', 0)) for r in metrics):,}"]
     lines += ["", "## Evaluation"]
     if evaluation:
         lines.append(markdown_table(evaluation))

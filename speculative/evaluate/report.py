@@ -23,11 +23,24 @@ def markdown_table(report: dict[str, Any]) -> str:
         lines.append(f"| {bench} | {r['turns']} | {_fmt(r['tau'])} | {_fmt(reach[0])} | {_fmt(reach[1])} | "
                      f"{_fmt(reach[2])} | {_fmt(r['spec_tokens_per_s'], '.1f')} | {_fmt(r['ar_tokens_per_s'], '.1f')} "
                      f"| {_fmt(r['speedup'])}x | {r.get('same_output_as_ar')} |")
+    split_rows = [(b, r) for b, r in report.get("engine", {}).items() if r.get("time_split_s")]
+    if split_rows:
+        lines += ["", "Where the speculative time goes (share of spec wall time) and the break-even tau "
+                  "(one draft+verify round in AR steps: speed-up ~= tau / round cost):", "",
+                  "| benchmark | prefill | draft | verify | other | AR step ms | round cost (AR steps) |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for bench, r in split_rows:
+            split = r["time_split_s"]
+            total = max(sum(split.values()), 1e-9)
+            share = " | ".join(f"{100 * split[k] / total:.0f}%" for k in ("prefill", "draft", "verify", "other"))
+            lines.append(f"| {bench} | {share} | {_fmt(1000 * r['ar_step_s'], '.1f') if 'ar_step_s' in r else '-'} | "
+                         f"{_fmt(r.get('round_cost_ar_steps'))} |")
     if report.get("sweep"):
-        lines += ["", "| sweep | depth | topk | draft tokens | tau | speed-up |", "|---|---:|---:|---:|---:|---:|"]
+        lines += ["", "| sweep | depth | topk | draft tokens | min draft p | tau | speed-up |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for s in report["sweep"]:
-            lines.append(f"| {s['mode']} | {s['depth']} | {s['topk']} | {s['num_draft_tokens']} | {_fmt(s['tau'])} "
-                         f"| {_fmt(s['speedup'])}x |")
+            lines.append(f"| {s['mode']} | {s['depth']} | {s['topk']} | {s['num_draft_tokens']} | "
+                         f"{s.get('min_draft_prob', 0.0):g} | {_fmt(s['tau'])} | {_fmt(s['speedup'])}x |")
     vllm = report.get("vllm")
     if vllm:
         lines += ["", "| vLLM method | tok/s | tau | speed-up vs vLLM AR | note |", "|---|---:|---:|---:|---|"]

@@ -12,6 +12,10 @@ from .helpers import naive_greedy, noisy_copy, tiny_target
 CONFIGS = {
     "chain": DecodeConfig(mode="chain", depth=4, max_new_tokens=16),
     "tree": DecodeConfig(mode="tree", depth=4, topk=3, num_draft_tokens=10, max_new_tokens=16),
+    # confidence cut-off (dynamic draft length): some rounds verify the root alone
+    "chain-cut": DecodeConfig(mode="chain", depth=4, max_new_tokens=16, min_draft_prob=0.1),
+    "tree-cut": DecodeConfig(mode="tree", depth=4, topk=3, num_draft_tokens=10, max_new_tokens=16,
+                             min_draft_prob=0.05),
 }
 
 
@@ -20,7 +24,7 @@ def target():
     return tiny_target()
 
 
-@pytest.mark.parametrize("mode", ["chain", "tree"])
+@pytest.mark.parametrize("mode", list(CONFIGS))
 def test_greedy_is_exact_on_many_prompts(target, mode):
     drafter = LMDrafter(noisy_copy(target, noise=0.3))
     engine = SpeculativeEngine(TargetRunner(target), drafter, CONFIGS[mode])
@@ -58,14 +62,21 @@ def random_eagle3(target, tmp_path, draft_vocab=200):
     return load_exported_draft(tmp_path / "draft", embed_weight=emb)
 
 
-@pytest.mark.parametrize("mode", ["chain", "tree"])
+@pytest.mark.parametrize("mode", list(CONFIGS))
 def test_greedy_exact_with_exported_eagle3_draft(target, tmp_path, mode):
     draft = random_eagle3(target, tmp_path)
-    engine = SpeculativeEngine(TargetRunner(target, draft.config.aux_layer_ids), Eagle3Drafter(draft), CONFIGS[mode])
+    drafter = Eagle3Drafter(draft)
+    engine = SpeculativeEngine(TargetRunner(target, draft.config.aux_layer_ids), drafter, CONFIGS[mode])
     g = torch.Generator().manual_seed(1)
+    rounds = 0
     for _ in range(4):
         prompt = torch.randint(0, 256, (9,), generator=g)
-        assert engine.generate(prompt).token_ids == naive_greedy(target, prompt, 16)
+        res = engine.generate(prompt)
+        assert res.token_ids == naive_greedy(target, prompt, 16)
+        rounds += len(res.stats.accepted)
+    expansions = drafter.forwards - 4 - rounds  # one sync per prompt start and per round (minus the last)
+    if mode.endswith("-cut"):  # a random draft is unsure: the cut-off must skip most deeper drafting
+        assert expansions < (CONFIGS[mode].depth - 1) * rounds
 
 
 def test_sampling_preserves_the_target_distribution_end_to_end():

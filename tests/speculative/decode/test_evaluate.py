@@ -19,6 +19,20 @@ def test_acceptance_by_position():
     assert acc["conditional"] == [0.75, pytest.approx(2 / 3), 1.0]
 
 
+def test_summary_round_cost_is_the_break_even_tau():
+    from speculative.decode.engine import DecodeStats
+    from speculative.evaluate.metrics import summarize
+
+    # AR: 11 tokens, 10 decode steps in 1.0 s -> 0.1 s per step. Spec: 4 rounds (tau 2.5), each 0.2 s of
+    # draft+verify -> a round costs 2 AR steps; speed-up tau / round cost = 1.25 on the decode phase.
+    ar = DecodeStats(new_tokens=11, accepted=[0] * 10, decode_s=1.0)
+    spec = DecodeStats(new_tokens=11, accepted=[2, 1, 3, 0], decode_s=0.8, draft_s=0.3, verify_s=0.5)
+    res = summarize([spec], [ar], depth=3)
+    assert res["rounds"] == 4 and res["tau"] == 2.5
+    assert abs(res["ar_step_s"] - 0.1) < 1e-12 and abs(res["round_cost_ar_steps"] - 2.0) < 1e-9
+    assert abs(res["decode_speedup"] - res["tau"] / res["round_cost_ar_steps"]) < 1e-9
+
+
 def test_benchmarks_have_the_expected_sizes():
     assert len(load_benchmark("mtbench")) == 80 and all(len(i.turns) == 2 for i in load_benchmark("mtbench"))
     assert len(load_benchmark("humaneval")) == 164
@@ -78,9 +92,11 @@ def test_model_card_renders_from_bundle_records(tiny_assets, tmp_path):
     evaluation = {"config": {"decode": {"mode": "chain", "depth": 3}}, "engine": {
         "mtbench": {"turns": 4, "tau": 2.5, "acceptance": {"reach": [0.8, 0.5, 0.2]}, "spec_tokens_per_s": 30.0,
                     "ar_tokens_per_s": 20.0, "speedup": 1.5, "same_output_as_ar": True}}}
-    card = render_model_card(bundle, draft_cfg, [{"step": 400, "loss": 1.2, "acc_0": 0.6, "accept_len": 2.9}],
-                             evaluation)
-    assert "optimizer steps: 400" in card and "2.00 h" in card
+    metrics = [{"step": 399, "tokens": 3600, "tokens_per_s": 1.0},  # two resumed runs: 1 h + 0.5 h of steps
+               {"step": 400, "loss": 1.2, "acc_0": 0.6, "accept_len": 2.9, "tokens": 900, "tokens_per_s": 0.5}]
+    card = render_model_card(bundle, draft_cfg, metrics, evaluation)
+    assert "optimizer steps: 400" in card and "2.00 h" in card and "resumes included): 1.50 h" in card
+    assert "tokens seen: 4,500" in card
     assert "| mtbench | 4 | 2.50 |" in card and "python -m speculative.train --config x.yaml" in card
 
 

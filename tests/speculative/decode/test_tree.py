@@ -80,3 +80,25 @@ def test_ancestor_mask_matches_paths():
         assert set(torch.nonzero(mask[i])[:, 0].tolist()) == set(tree.path_to(i))
     chain = chain_tree(1, [4, 5])
     assert chain.ancestor_mask().tolist() == [[True, False, False], [True, True, False], [True, True, True]]
+
+
+def test_confidence_cutoff_keeps_exactly_the_nodes_above_it():
+    for seed in range(6):
+        d = TableDrafter(seed=seed)
+        full = build_tree(0, d.table[0], d, depth=4, topk=3, num_draft_tokens=100)
+        full_scores = all_scores(full, d, d.table[0])
+        cut = 0.05
+        d2 = TableDrafter(seed=seed)
+        pruned = build_tree(0, d2.table[0], d2, depth=4, topk=3, num_draft_tokens=100, min_prob=cut)
+        scores = all_scores(pruned, d2, d2.table[0])
+        assert all(s >= torch.tensor(cut).log().item() - 1e-6 for s in scores[1:])
+        # the same nodes as the uncut tree's nodes above the cut-off (the frontier only loses hopeless nodes)
+        above = sorted(round(s, 5) for s in full_scores[1:] if s >= torch.tensor(cut).log().item())
+        assert sorted(round(s, 5) for s in scores[1:]) == above
+        assert len(d2.calls) <= len(d.calls)
+
+
+def test_confidence_cutoff_can_leave_the_root_alone():
+    d = TableDrafter(seed=1)
+    tree = build_tree(7, d.table[7], d, depth=5, topk=1, num_draft_tokens=5, min_prob=1.0)
+    assert tree.size == 1 and tree.parents == [-1] and d.calls == []
