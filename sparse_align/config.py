@@ -13,13 +13,17 @@ SteerMode = Literal["base", "dense", "sia", "random"]
 
 class SteerConfig(StrictModel):
     """One decoding method. `base` never steers, `dense` steers every token, `sia` steers when the
-    top-K junction entropy is >= tau, `random` steers each token with probability `random_rate`."""
+    top-K junction entropy is >= tau, `random` steers each token with probability `random_rate`.
+    `sia` with `target_rate` set: per-prompt rate targeting — tau follows this prompt's own entropies
+    (running quantile, see steer/gate.py); `tau` is only the prior for the first `rate_warmup` tokens."""
 
     mode: SteerMode = "sia"
     top_k: int = Field(10, ge=2, le=1000)
     tau: float = Field(1.0, ge=0.0)
     weight: float = Field(5.0, ge=0.0)
     random_rate: float = Field(0.3, ge=0.0, le=1.0)
+    target_rate: float | None = Field(None, gt=0.0, le=1.0)
+    rate_warmup: int = Field(4, ge=0)
     greedy: bool = False
     max_new_tokens: int = Field(48, ge=1)
     seed: int = 0
@@ -40,6 +44,7 @@ class DistillConfig(StrictModel):
     samples_per_prompt: int = Field(4, ge=1)
     max_new_tokens: int = Field(48, ge=1)
     temperature: float = Field(1.0, gt=0.0)
+    prompts_per_batch: int = Field(1, ge=1)  # > 1: several prompts (left-padded) per `generate` call
     seed: int = 0
 
 
@@ -64,11 +69,15 @@ class EvalConfig(StrictModel):
     sia_bon_rate: float = Field(0.4, gt=0.0, le=1.0)
     calibration_prompts: int = Field(8, ge=1)
     second_scorer: Literal["none", "judge"] = "judge"
+    prompt_rates: list[float] = []  # per-prompt rate targeting methods ("sia-prompt@<rate>"), e.g. [0.2, 0.4]
+    batch_rows: int = Field(1, ge=1)  # sequences decoded together (ragged batch); 1 = the batch-1 loop
+    timing_prompts: int = Field(0, ge=0)  # > 0: batch-1 latency of every method, interleaved per prompt
+    timing_max_rate: float = Field(1.0, gt=0.0, le=1.0)  # batch-1 timing only for rates up to this
     seed: int = 0
 
     @model_validator(mode="after")
     def _rates_in_range(self) -> EvalConfig:
-        bad = [r for r in self.sia_rates if not 0.0 < r <= 1.0]
+        bad = [r for r in self.sia_rates + self.prompt_rates if not 0.0 < r <= 1.0]
         if bad:
             raise ValueError(f"sia_rates must be in (0, 1], got {bad}")
         return self

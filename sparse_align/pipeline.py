@@ -103,7 +103,8 @@ def evaluate(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, An
         "value_model": f"{cfg.value.backbone} + head({cfg.value.head_hidden}) lora_rank={cfg.value.lora_rank}",
         "value_train": json.loads(train_summary.read_text()) if train_summary.is_file() else None,
         "num_prompts": cfg.eval.num_prompts, "max_new_tokens": cfg.eval.max_new_tokens, "top_k": cfg.eval.top_k,
-        "weight": cfg.eval.weight, "total_wall_s": time.perf_counter() - t0, "device": str(pick_device()),
+        "weight": cfg.eval.weight, "batch_rows": cfg.eval.batch_rows, "timing_prompts": cfg.eval.timing_prompts,
+        "total_wall_s": time.perf_counter() - t0, "device": str(pick_device()),
         "threads": torch.get_num_threads(), "config": cfg.model_dump(mode="json"),
     }
     out = results_dir()

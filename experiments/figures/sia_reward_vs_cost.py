@@ -1,7 +1,8 @@
 """Reward vs cost for SIA, dense, random-sparse, BoN and SIA+BoN from a `sia_eval_<scale>.json`.
 
     python experiments/figures/sia_reward_vs_cost.py experiments/results/sia_eval_full.json
-Writes <json stem>_reward_vs_cost.png next to the JSON: left x = wall time per prompt, right x =
+Writes <json stem>_reward_vs_cost.png next to the JSON: x = wall time per prompt in the run (ragged
+batches when batch_rows > 1), batch-1 latency per token (interleaved timing, where measured), and
 value-model calls per token; y = teacher reward with its 95% CI.
 """
 
@@ -17,16 +18,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 STYLE = {"base": ("black", "o"), "dense": ("tab:red", "s"), "sia": ("tab:blue", "o"), "random": ("tab:gray", "x"),
-         "bon": ("tab:green", "^"), "sia+bon": ("tab:purple", "D")}
+         "bon": ("tab:green", "^"), "sia+bon": ("tab:purple", "D"), "sia-prompt": ("tab:cyan", "P")}
 
 
 def main(path: str) -> Path:
     data = json.loads(Path(path).read_text())
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, xkey, xlabel in ((axes[0], "wall_s_per_prompt", "wall time per prompt (s)"),
-                             (axes[1], "value_calls_per_token", "value-model calls per token")):
+    panels = [("wall_s_per_prompt", "wall time per prompt in the run (s)")]
+    if any("b1_s_per_token" in m for m in data["methods"]):
+        panels.append(("b1_s_per_token", "batch-1 latency (s/token, interleaved)"))
+    panels.append(("value_calls_per_token", "value-model calls per token"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), sharey=True)
+    for ax, (xkey, xlabel) in zip(axes, panels):
         for family, (color, marker) in STYLE.items():
-            pts = sorted((m for m in data["methods"] if m["family"] == family), key=lambda m: m[xkey])
+            pts = sorted((m for m in data["methods"] if m["family"] == family and m.get(xkey) is not None),
+                         key=lambda m: m[xkey])
             if not pts:
                 continue
             xs, ys = [m[xkey] for m in pts], [m["reward"] for m in pts]
@@ -37,7 +42,7 @@ def main(path: str) -> Path:
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"teacher reward ({data['meta']['teacher']})")
-    axes[1].legend(fontsize=8)
+    axes[-1].legend(fontsize=8)
     fig.suptitle(f"SIA reward vs cost ({data['meta']['scale']}, {data['meta']['num_prompts']} prompts)")
     fig.tight_layout()
     out = Path(path).with_name(Path(path).stem + "_reward_vs_cost.png")

@@ -1,9 +1,13 @@
 """All methods back to back on one task: base, dense, SIA at several rates, random-sparse at SIA's
-realised rates, Best-of-N, SIA+Best-of-N. Rewards from the teacher and an independent second scorer.
+realised rates, per-prompt-rate SIA, Best-of-N, SIA+Best-of-N. Rewards from the teacher and an
+independent second scorer. With `batch_rows > 1` the samples are decoded as ragged batches (same
+tokens as batch 1 per seed; `wall_s` is then throughput time); `timing_prompts > 0` adds the batch-1
+latency of every single-sample method, interleaved per prompt, which the target's time check uses.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +19,9 @@ from runtime.logging import get_logger, progress
 from sparse_align.config import EvalConfig, SteerConfig
 from sparse_align.eval.metrics import generation_stats, mean_ci
 from sparse_align.eval.tasks import split_prompts
+from sparse_align.eval.timing import interleaved_timing, timing_methods
 from sparse_align.rewards.base import RewardModel
+from sparse_align.steer.batch_decode import generate_steered_batch
 from sparse_align.steer.calibrate import tau_for_rate
 from sparse_align.steer.decode import SteeredGeneration, generate_steered, render_prompt
 from sparse_align.steer.gate import SteerGate
@@ -57,6 +63,8 @@ def _steer_cfg(cfg: EvalConfig, **kw: Any) -> SteerConfig:
 def sample_method(ctx: EvalContext, prompts_ids: list[list[int]], steer: SteerConfig, n: int,
                   desc: str) -> list[list[SteeredGeneration]]:
     """n samples per prompt; sample (i, j) always uses the same seed, whatever the method."""
+    if ctx.cfg.batch_rows > 1:
+        return _sample_batched(ctx, prompts_ids, steer, n, desc)
     out = []
     for i, ids in enumerate(progress(prompts_ids, desc=desc)):
         row = []
@@ -67,6 +75,25 @@ def sample_method(ctx: EvalContext, prompts_ids: list[list[int]], steer: SteerCo
                                         gate=SteerGate(steer, seed=seed)))
         out.append(row)
     return out
+
+
+def _sample_batched(ctx: EvalContext, prompts_ids: list[list[int]], steer: SteerConfig, n: int,
+                    desc: str) -> list[list[SteeredGeneration]]:
+    """Same seeds per (prompt i, sample j) as the batch-1 loop, `batch_rows` sequences per ragged batch."""
+    jobs = [(i, j) for i in range(len(prompts_ids)) for j in range(n)]
+    done: dict[tuple[int, int], SteeredGeneration] = {}
+    size = ctx.cfg.batch_rows
+    bar = progress(total=len(jobs), desc=desc)
+    for b in range(0, len(jobs), size):
+        chunk = jobs[b:b + size]
+        seeds = [ctx.cfg.seed * 1_000_003 + i * 101 + j for i, j in chunk]
+        gens = generate_steered_batch(ctx.model, ctx.tokenizer, [prompts_ids[i] for i, _ in chunk], steer,
+                                      ctx.value_model, generators=[torch.Generator().manual_seed(s) for s in seeds],
+                                      gates=[SteerGate(steer, seed=s) for s in seeds])
+        done.update(zip(chunk, gens))
+        bar.update(len(chunk))
+    bar.close()
+    return [[done[(i, j)] for j in range(n)] for i in range(len(prompts_ids))]
 
 
 def calibrate(ctx: EvalContext, prompts: list[str], rates: list[float]) -> dict[float, float]:
@@ -108,7 +135,7 @@ def run_evaluation(ctx: EvalContext) -> dict[str, Any]:
     cfg = ctx.cfg
     prompts = split_prompts(cfg.task, "eval", cfg.num_prompts)
     calib_prompts = split_prompts(cfg.task, "train", cfg.calibration_prompts)  # never the eval prompts
-    rates = sorted(set(cfg.sia_rates) | {cfg.sia_bon_rate})
+    rates = sorted(set(cfg.sia_rates) | set(cfg.prompt_rates) | {cfg.sia_bon_rate})
     taus = calibrate(ctx, calib_prompts, rates)
     log.info("calibrated tau per target rate: %s", {r: round(t, 3) for r, t in taus.items()})
     ids = [render_prompt(ctx.tokenizer, p) for p in prompts]
@@ -129,6 +156,13 @@ def run_evaluation(ctx: EvalContext) -> dict[str, Any]:
         rnd = sample_method(ctx, ids, _steer_cfg(cfg, mode="random", random_rate=realised), 1, f"random@{rate:.0%}")
         results.append(summarise(ctx, f"random@{rate:.0%}", prompts, [p[0] for p in rnd], [p[0] for p in rnd], 0.0,
                                  {"family": "random", "target_rate": rate, "random_rate": realised}))
+    for rate in cfg.prompt_rates:  # per-prompt rate targeting: tau follows each prompt's own entropies
+        steer = _steer_cfg(cfg, mode="sia", tau=taus[rate], target_rate=rate)
+        gens = [p[0] for p in sample_method(ctx, ids, steer, 1, f"sia-prompt@{rate:.0%}")]
+        per_prompt = [g.steered_fraction for g in gens]
+        results.append(summarise(ctx, f"sia-prompt@{rate:.0%}", prompts, gens, gens, 0.0,
+                                 {"family": "sia-prompt", "target_rate": rate, "tau_prior": taus[rate],
+                                  "per_prompt_steered_mae": sum(abs(f - rate) for f in per_prompt) / len(per_prompt)}))
     for n in cfg.bon_n:
         chosen, rank_s = best_of(ctx, prompts, base_pool, n)
         pool = [g for p in base_pool for g in p[:n]]
@@ -141,29 +175,51 @@ def run_evaluation(ctx: EvalContext) -> dict[str, Any]:
         results.append(summarise(ctx, f"sia@{cfg.sia_bon_rate:.0%}+bon-{n}", prompts, chosen,
                                  [g for p in pools for g in p], rank_s,
                                  {"family": "sia+bon", "n": n, "target_rate": cfg.sia_bon_rate}))
-    return {"taus": {str(r): t for r, t in taus.items()}, "methods": list(results),
-            "target": check_target(results)}
+    timing = None
+    if cfg.timing_prompts > 0:
+        realised = {r["target_rate"]: r["random_rate"] for r in results if r["family"] == "random"}
+        methods = timing_methods(cfg, {r: t for r, t in taus.items()}, realised, max_rate=cfg.timing_max_rate)
+        log.info("batch-1 latency, methods interleaved per prompt, %d prompts: %s", cfg.timing_prompts, list(methods))
+        timing = interleaved_timing(ctx.model, ctx.tokenizer, ctx.value_model, cfg, taus, methods=methods,
+                                    num_prompts=cfg.timing_prompts)
+        for r in results:
+            if r["method"] in timing:
+                r["b1_s_per_token"] = timing[r["method"]]["median_s_per_token"]
+                r["b1_added_s_per_token"] = timing[r["method"]]["added_vs_base"]
+    return {"taus": {str(r): t for r, t in taus.items()}, "methods": list(results), "timing": timing,
+            "target": check_target(results, timing)}
 
 
-def check_target(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The issue's target, per SIA point with realised steering in [20%, 40%] (+-5 points of slack)."""
+def check_target(results: list[dict[str, Any]], timing: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The issue's target, per SIA point with realised steering in [20%, 40%] (+-5 points of slack).
+    Time: batch-1 added s/token vs base from the interleaved timing when there is one (else the
+    methods' wall times). Beats random: higher mean reward, and by more than the two CIs' overlap
+    (`beats_random_significant`: SIA's lower bound above random's upper bound)."""
     by = {r["method"]: r for r in results}
     base, dense = by.get("base"), by.get("dense")
     if base is None or dense is None:
         return []
-    dense_added = dense["wall_s"] - base["wall_s"]
+    if timing is not None and "dense" in timing:
+        dense_added, unit = timing["dense"]["added_vs_base"], "s/token (batch 1, interleaved)"
+    else:
+        dense_added, unit = dense["wall_s"] - base["wall_s"], "s wall"
     out = []
     for r in results:
-        if r["family"] != "sia" or not 0.15 <= r["steered_fraction"] <= 0.45:
+        if r["family"] not in ("sia", "sia-prompt") or not 0.15 <= r["steered_fraction"] <= 0.45:
             continue
-        rnd = by.get(r["method"].replace("sia@", "random@"))
-        added = r["wall_s"] - base["wall_s"]
+        rnd = by.get(r["method"].replace("sia-prompt@", "random@").replace("sia@", "random@"))
+        if timing is not None and r["method"] in timing:
+            added = timing[r["method"]]["added_vs_base"]
+        else:
+            added = r["wall_s"] - base["wall_s"]
         out.append({
             "method": r["method"], "steered_fraction": r["steered_fraction"],
             "reward_vs_dense_ok": r["reward"] >= dense["reward"] - dense["reward_ci95"],
-            "time_ok": added <= 0.5 * dense_added,
+            "time_ok": added <= 0.5 * dense_added, "time_unit": unit,
             "added_wall_s": added, "dense_added_wall_s": dense_added,
             "beats_random": rnd is not None and r["reward"] > rnd["reward"],
+            "beats_random_significant": rnd is not None
+            and r["reward"] - r.get("reward_ci95", math.inf) > rnd["reward"] + rnd.get("reward_ci95", math.inf),
             "random_reward": rnd["reward"] if rnd else None,
         })
     return out

@@ -9,7 +9,9 @@ SUBJECTS = ["the weather this week", "a train journey", "my new neighbour", "the
             "a board game night", "an old bicycle", "the garden", "a phone upgrade", "the morning commute",
             "a family dinner", "a hotel stay", "the football match", "a cooking class", "a river walk",
             "moving house", "a concert", "the dentist appointment", "a mountain hike", "a job interview",
-            "the coffee shop", "a long flight", "the town market", "a software update", "a birthday party"]
+            "the coffee shop", "a long flight", "the town market", "a software update", "a birthday party",
+            "the laundry room", "a parking garage", "the evening news", "a tax form", "the bus station",
+            "a spreadsheet", "the hardware store", "a ferry crossing", "the post office", "a power cut"]
 TEMPLATES = ["Write two sentences about {s}.", "Describe {s}.", "Tell me a short story about {s}.",
              "Write a short review of {s}.", "What do you think about {s}?", "Write a diary entry about {s}.",
              "Give me a quick summary of {s}.", "Write a message to a friend about {s}."]
@@ -18,7 +20,7 @@ TEACHER = {"sentiment": "vader", "harmless": "judge", "helpful": "judge"}
 
 
 def neutral_prompts() -> list[str]:
-    """240 neutral, topic-diverse requests (fixed order) for the positive-sentiment task."""
+    """320 neutral, topic-diverse requests (fixed order) for the positive-sentiment task: 213 train, 107 eval."""
     prompts = [t.format(s=s) for s in SUBJECTS for t in TEMPLATES]
     random.Random(0).shuffle(prompts)
     return prompts

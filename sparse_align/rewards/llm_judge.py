@@ -48,7 +48,33 @@ class LLMJudgeReward(RewardModel):
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
         self._check(prompts, responses)
         judge_prompts = [self._judge_prompt(p, r) for p, r in zip(prompts, responses)]
+        fast = self._answer_ids()
+        if fast is not None:
+            return [self._next_token_score(p, *fast) for p in judge_prompts]
         yes = self.backend.score(judge_prompts, ["yes"] * len(judge_prompts))
         no = self.backend.score(judge_prompts, ["no"] * len(judge_prompts))
         # two-way softmax over the answers: robust to how much mass the judge puts elsewhere
         return [1.0 / (1.0 + math.exp(n - y)) for y, n in zip(yes, no)]
+
+    def _answer_ids(self) -> tuple[int, int] | None:
+        """(yes id, no id) when the backend is a local HF model and both answers are one token that the
+        rendered prompt + answer also ends with: then one forward (last position only) scores both."""
+        if not hasattr(self, "_fast"):
+            self._fast = None
+            model, tok = getattr(self.backend, "model", None), getattr(self.backend, "tokenizer", None)
+            if model is not None and tok is not None and hasattr(model, "forward"):
+                probe = self.backend.render([{"role": "user", "content": "x"}])
+                ids = [tok(probe + a, add_special_tokens=False)["input_ids"] for a in ("yes", "no")]
+                base = tok(probe, add_special_tokens=False)["input_ids"]
+                if all(len(i) == len(base) + 1 and i[:-1] == base for i in ids):
+                    self._fast = (ids[0][-1], ids[1][-1])
+        return self._fast
+
+    def _next_token_score(self, judge_prompt: list[dict[str, str]], yes_id: int, no_id: int) -> float:
+        import torch
+
+        model, tok = self.backend.model, self.backend.tokenizer
+        ids = tok(self.backend.render(judge_prompt), return_tensors="pt", add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            logits = model(ids.to(next(model.parameters()).device), logits_to_keep=1).logits[0, -1].float()
+        return float(torch.sigmoid(logits[yes_id] - logits[no_id]))  # = the two-way softmax of the slow path

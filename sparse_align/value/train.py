@@ -23,15 +23,30 @@ log = get_logger("sparse_align.train")
 
 
 @torch.inference_mode()
-def prefix_features(value_model: ValueModel, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor,
-                                                                                   torch.Tensor]:
-    """(features [N, H], targets [N], row index [N]) for every response token of every row."""
+def prefix_features(value_model: ValueModel, rows: list[dict[str, Any]], batch_rows: int = 16
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(features [N, H], targets [N], row index [N]) for every response token of every row.
+
+    Rows are right-padded into batches of `batch_rows`: causal attention means a real token never
+    sees the padding after it, so the features are the batch-1 ones (up to float rounding)."""
     feats, targets, owner = [], [], []
-    for i, row in enumerate(progress(rows, desc="value features")):
-        ids = torch.tensor([row["prompt_ids"] + row["response_ids"]], device=value_model.head_device)
-        hidden = value_model.backbone(ids, output_hidden_states=True, logits_to_keep=1).hidden_states[-1][0]
-        resp = hidden[len(row["prompt_ids"]):]  # position of y_t = value of the prefix ending at y_t
-        feats.append(resp.float().cpu())
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["prompt_ids"]) + len(rows[i]["response_ids"]))
+    per_row: dict[int, torch.Tensor] = {}
+    bar = progress(total=len(rows), desc="value features")
+    for b in range(0, len(order), batch_rows):
+        chunk = order[b:b + batch_rows]
+        seqs = [rows[i]["prompt_ids"] + rows[i]["response_ids"] for i in chunk]
+        width = max(len(s) for s in seqs)
+        ids = torch.tensor([s + [s[-1]] * (width - len(s)) for s in seqs], device=value_model.head_device)
+        hidden = value_model.backbone(ids, output_hidden_states=True, logits_to_keep=1).hidden_states[-1]
+        for k, i in enumerate(chunk):
+            n_prompt, n = len(rows[i]["prompt_ids"]), len(seqs[k])
+            per_row[i] = hidden[k, n_prompt:n].float().cpu()  # position of y_t = value of the prefix ending at y_t
+        bar.update(len(chunk))
+    bar.close()
+    for i, row in enumerate(rows):
+        resp = per_row[i]
+        feats.append(resp)
         targets.append(torch.full((len(resp),), float(row["reward"])))
         owner.append(torch.full((len(resp),), i))
     return torch.cat(feats), torch.cat(targets), torch.cat(owner)

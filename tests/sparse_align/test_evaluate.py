@@ -22,8 +22,8 @@ def test_metrics():
 
 
 def test_prompt_splits_disjoint():
-    train = split_prompts("sentiment", "train", 160)
-    evals = split_prompts("sentiment", "eval", 80)
+    train = split_prompts("sentiment", "train", 213)  # >= 200 distillation prompts, >= 50 held out
+    evals = split_prompts("sentiment", "eval", 107)
     assert not set(train) & set(evals)
     with pytest.raises(ValueError, match="only"):
         split_prompts("sentiment", "eval", 1000)
@@ -85,3 +85,38 @@ def test_interleaved_timing_methods(tiny_model, tokenizer, tiny_value_model):
     assert set(res) == {"base", "dense", "sia@20%", "random@20%", "sia@40%", "random@40%"}
     assert res["base"]["added_vs_base"] == 0 and res["dense"]["steered_fraction"] == 1.0
     assert all(v["median_s_per_token"] > 0 for v in res.values())
+
+
+def test_batched_evaluation_equals_batch1(tiny_model, tokenizer, tiny_value_model):
+    """batch_rows > 1 decodes ragged batches: same samples per seed, so the same texts per method;
+    per-prompt rate methods and the interleaved batch-1 timing are reported."""
+    kw = dict(num_prompts=3, max_new_tokens=6, top_k=5, sia_rates=[0.3], bon_n=[2], sia_bon_rate=0.3,
+              calibration_prompts=2, second_scorer="none", prompt_rates=[0.3])
+    one = run_evaluation(EvalContext(tiny_model, tokenizer, tiny_value_model, make_reward("vader"), None,
+                                     EvalConfig(**kw)))
+    bat = run_evaluation(EvalContext(tiny_model, tokenizer, tiny_value_model, make_reward("vader"), None,
+                                     EvalConfig(**kw, batch_rows=4, timing_prompts=2)))
+    assert [m["method"] for m in bat["methods"]] == ["base", "dense", "sia@30%", "random@30%", "sia-prompt@30%",
+                                                     "bon-2", "sia@30%+bon-2"]
+    for a, b in zip(one["methods"], bat["methods"]):
+        assert a["examples"] == b["examples"] and a["rewards"] == b["rewards"], a["method"]
+        assert a["steered_fraction"] == b["steered_fraction"]
+    assert one["timing"] is None
+    timing = bat["timing"]
+    assert set(timing) == {"base", "dense", "sia@30%", "random@30%", "sia-prompt@30%"}
+    by = {m["method"]: m for m in bat["methods"]}
+    assert by["dense"]["b1_s_per_token"] == timing["dense"]["median_s_per_token"]
+    for t in bat["target"]:
+        assert t["time_unit"].startswith("s/token")
+
+
+def test_check_target_uses_batch1_timing():
+    base = {"method": "base", "family": "base", "reward": 0.0, "reward_ci95": 0.1, "wall_s": 10.0}
+    dense = {"method": "dense", "family": "dense", "reward": 0.5, "reward_ci95": 0.1, "wall_s": 30.0}
+    sia = {"method": "sia@20%", "family": "sia", "reward": 0.45, "reward_ci95": 0.05, "steered_fraction": 0.22,
+           "wall_s": 12.0}
+    rnd = {"method": "random@20%", "family": "random", "reward": 0.2, "reward_ci95": 0.05, "wall_s": 18.0}
+    timing = {"base": {"added_vs_base": 0.0}, "dense": {"added_vs_base": 0.10}, "sia@20%": {"added_vs_base": 0.07}}
+    (t,) = check_target([base, dense, sia, rnd], timing)
+    assert not t["time_ok"] and t["added_wall_s"] == 0.07  # wall times alone would have said ok
+    assert t["beats_random"] and t["beats_random_significant"]

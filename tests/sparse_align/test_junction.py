@@ -66,3 +66,28 @@ def test_tau_for_rate_hits_target():
         tau_for_rate([], 0.5)
     with pytest.raises(ValueError):
         tau_for_rate(ent, 0.0)
+
+
+def test_per_prompt_rate_gate_hits_target_where_global_tau_cannot():
+    """Prompts with very different entropy levels: one global tau steers ~0% of a calm prompt and ~100%
+    of an uncertain one; the per-prompt gate lands near the target on each, on its uncertain tokens."""
+    import random
+
+    from sparse_align.config import SteerConfig
+    from sparse_align.steer.gate import SteerGate
+
+    rng = random.Random(0)
+    for rate in (0.2, 0.4, 0.6, 0.8):
+        for level in (0.3, 1.0, 2.0):  # calm, medium, uncertain prompt
+            entropies = [max(0.0, level + rng.gauss(0, 0.3)) for _ in range(48)]
+            glob = SteerGate(SteerConfig(mode="sia", tau=1.0))
+            per = SteerGate(SteerConfig(mode="sia", tau=1.0, target_rate=rate))
+            g = sum(glob(h) for h in entropies) / len(entropies)
+            flags = [per(h) for h in entropies]
+            p = sum(flags) / len(flags)
+            assert abs(p - rate) <= 0.1, (rate, level, p)
+            if level != 1.0:
+                assert abs(g - rate) > 0.15  # the global tau misses on the extreme prompts
+            steered = [h for h, f in zip(entropies, flags) if f]
+            calm = [h for h, f in zip(entropies, flags) if not f]
+            assert sum(steered) / len(steered) > sum(calm) / len(calm)  # it steers the uncertain tokens

@@ -53,3 +53,17 @@ def test_reward_factory_errors():
     with pytest.raises(ValueError, match="unknown rubric"):
         LLMJudgeReward("nope", backend=FakeBackend())
     assert default_judge_model() in ("qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct")
+
+
+def test_judge_fast_path_equals_two_scores(smollm2_model, tokenizer):
+    """One forward (next-token yes/no logits) gives the slow path's two-way softmax of two scores."""
+    from runtime.llm.hf import HFBackend
+
+    judge = LLMJudgeReward("sentiment", backend=HFBackend(smollm2_model, tokenizer))
+    args = (["Describe your day."] * 2, ["I had a wonderful, happy day!", "It was terrible."])
+    assert judge._answer_ids() is not None
+    fast = judge.score(*args)
+    judge._fast = None  # force the generic backend.score path
+    slow = judge.score(*args)
+    assert fast == pytest.approx(slow, abs=1e-4)
+    assert fast[0] != pytest.approx(fast[1], abs=1e-3)

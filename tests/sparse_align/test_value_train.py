@@ -76,3 +76,16 @@ def test_lora_value_model_trains_saves_loads(tiny_model, tmp_path):
     assert loaded.backbone is not tiny_model
     ids = torch.tensor([[1, 20, 30, 500, 101]])
     assert torch.allclose(loaded(ids), vm.eval()(ids), atol=1e-5)
+
+
+def test_batched_prefix_features_equal_batch1(tiny_model):
+    from sparse_align.value.train import prefix_features
+
+    vm = ValueModel.build(ValueModelConfig(head_hidden=8), backbone=tiny_model)
+    rows = [{"prompt_ids": [5, 6, 7][:n % 3 + 1], "response_ids": list(range(10, 10 + n)), "reward": float(n)}
+            for n in (1, 4, 2, 7, 3)]
+    one = prefix_features(vm, rows, batch_rows=1)
+    bat = prefix_features(vm, rows, batch_rows=3)
+    assert torch.allclose(one[0], bat[0], atol=1e-5)
+    assert torch.equal(one[1], bat[1]) and torch.equal(one[2], bat[2])
+    assert len(one[0]) == sum(len(r["response_ids"]) for r in rows)

@@ -31,3 +31,10 @@ def test_sampling_compatibility():
         check_sampling_compatible(1.0, 1.0, 0, {"repetition_penalty": 1.2})
     with pytest.raises(SIASettingsError, match="top_p"):
         check_sampling_compatible(1.0, 0.9, 0, {})
+
+
+def test_per_prompt_rate_settings():
+    cfg = parse_request_settings({"sia_mode": "sia", "sia_tau": 1.5, "sia_target_rate": 0.3})
+    assert cfg.target_rate == 0.3 and cfg.rate_warmup == 4
+    with pytest.raises(SIASettingsError, match="sia_target_rate"):
+        parse_request_settings({"sia_target_rate": 1.5})
