@@ -1,6 +1,17 @@
-"""SOPRAG retrieval: stage-1 card pruning -> entity/causal/flow experts -> gated fusion -> cited steps.
+"""SOPRAG retrieval: evidence (lexical + dense) -> pruning -> entity/causal/flow experts -> fusion -> cited steps.
 
-Final score of a pruned procedure d (weighted fusion, the default):
+Default (fusion.method = "evidence"): the evidence ranking of sopr_rag/evidence.py (whole-document
+BM25 weighted by the query's lexical trust, chunk dense, card dense) is always on; its top-M
+(stage1.top_m) procedures are scored by the experts, and the final score adds each expert's vote:
+
+    score(d) = evidence(d) + sum_e v_e / (k + rank_e(d)),   v_e = expert_votes[e] + gated_votes * 3 * g_e
+
+so an expert can only move procedures the evidence already found, and with every v_e = 0 SOPRAG is
+the evidence ranking. Measured (README): of the experts only the causal one improves document
+ranking; entity and flow votes made it worse at every weight tried, so they default to 0 and the
+flow expert serves step selection.
+
+The first design (fusion.method = "weighted"), card stage 1 only:
 
     score(d) = a * mm(stage1)(d) + (1 - a) * sum_e g_e * mm(s_e)(d),   e in {entity, causal, flow}
 
@@ -17,10 +28,11 @@ from typing import Any
 
 from runtime.llm import SamplingParams
 from sopr_rag.config import SopragConfig
+from sopr_rag.evidence import Evidence
 from sopr_rag.experts import causal, entity, flow
 from sopr_rag.experts.base import Query
 from sopr_rag.gate import EXPERTS, Gate
-from sopr_rag.retrieval.fusion import minmax, rrf
+from sopr_rag.retrieval.fusion import minmax, rrf, wrrf
 from sopr_rag.types import SearchHit, SearchResult
 
 
@@ -31,6 +43,7 @@ class SopragRetriever:
         self.index = index
         self.cfg = cfg or SopragConfig()
         self.gate = gate or Gate(self.cfg.gate)
+        self.evidence = Evidence(index, self.cfg.fusion, self.cfg.stage1.candidates)
 
     def stage1(self, query: Query) -> list[tuple[str, float]]:
         c = self.cfg.stage1
@@ -39,11 +52,17 @@ class SopragRetriever:
         dense = [d for d, _ in sorted(dense_hits, key=lambda kv: (-kv[1], kv[0]))]  # deterministic ties
         return rrf([lex, dense], k=c.rrf_k)[:c.top_m]
 
+    def expert_votes(self, weights: dict[str, float]) -> dict[str, float]:
+        f = self.cfg.fusion
+        return {e: f.expert_votes.get(e, 0.0) + f.gated_votes * len(EXPERTS) * weights.get(e, 0.0) for e in EXPERTS}
+
     def search(self, query_text: str, top_k: int = 10) -> SearchResult:
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         query = Query.encode(query_text, self.index.embed_fn)
         timings["encode"] = _ms(t0)
+        if self.cfg.fusion.method == "evidence":
+            return self._search_evidence(query, top_k, timings, t0)
         pruned = self.stage1(query)
         timings["stage1"] = _ms(t0) - timings["encode"]
         if not pruned:
@@ -73,6 +92,55 @@ class SopragRetriever:
         result.expert_weights = {**weights}
         self.last_debug = {"gate_source": source, "entity_links": links}
         return result
+
+    def _search_evidence(self, query: Query, top_k: int, timings: dict[str, float], t0: float) -> SearchResult:
+        f = self.cfg.fusion
+        t1 = time.perf_counter()
+        rankings = self.evidence.rankings(query)
+        voter_w, trust = self.evidence.weights(rankings)
+        ev = dict(wrrf([rankings[s] for s in voter_w], list(voter_w.values()), f.rrf_k))
+        pruned = sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[: self.cfg.stage1.top_m]
+        timings["stage1"] = _ms(t1)
+        if not pruned:
+            return SearchResult(query=query.text, hits=[], timings_ms=timings)
+        t1 = time.perf_counter()
+        if f.gated_votes > 0:
+            weights, source = self.gate.weights(query.text)
+        else:  # the gate does not vote: skip it (an LLM gate would cost a call for nothing)
+            weights, source = {e: 1 / len(EXPERTS) for e in EXPERTS}, "off"
+        votes = self.expert_votes(weights)
+        timings["gate"] = _ms(t1)
+        t1 = time.perf_counter()
+        docs = [self.index.docs[d] for d, _ in pruned]
+        ecfg = self.cfg.experts
+        expert_scores: dict[str, dict[str, float]] = {}
+        links: dict[str, float] = {}
+        reached: dict[str, list[int]] = {}
+        if votes["entity"] > 0:
+            expert_scores["entity"], links = entity.score(query, docs, ecfg)
+        # always scored: the steps its activated chains reach also feed step selection
+        expert_scores["causal"], reached = causal.score(query, docs, ecfg)
+        if votes["flow"] > 0:
+            expert_scores["flow"] = flow.score(query, docs, ecfg)
+        timings["experts"] = _ms(t1)
+        fused = dict(pruned)
+        for e, scores in expert_scores.items():
+            if votes[e] > 0:
+                order = [d for d, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+                for d, s in wrrf([order], [votes[e]], f.rrf_k):
+                    fused[d] += s
+        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
+        hits = []
+        for rank, (doc_id, score) in enumerate(ranked):
+            steps = flow.step_path(query, self.index.docs[doc_id], ecfg, self.cfg.answer.max_steps,
+                                   reached.get(doc_id)) if rank < 3 else []
+            details = {"evidence": ev[doc_id], "trust": trust, **{e: s[doc_id] for e, s in expert_scores.items()}}
+            hits.append(SearchHit(doc_id=doc_id, score=float(score), steps=steps, details=details))
+        timings["total"] = _ms(t0)
+        total = sum(votes.values())
+        shown = {e: v / total for e, v in votes.items()} if total > 0 else dict(weights)
+        self.last_debug = {"gate_source": source, "entity_links": links, "trust": trust, "voters": voter_w}
+        return SearchResult(query=query.text, hits=hits, expert_weights=shown, timings_ms=timings)
 
     def _fuse(self, stage1: dict[str, float], experts: dict[str, dict[str, float]],
               weights: dict[str, float]) -> dict[str, float]:

@@ -54,11 +54,14 @@ WRITER = JsonAgent(
     "writer",
     "You write realistic questions that an on-call operator would ask, to test a search system over standard "
     "operating procedures. Write like an operator in the middle of an incident: describe what you see in your "
-    "own words. Do NOT copy sentences or the title from the procedure. Reply with ONLY a JSON object:\n"
-    '{"question": "...", "cited_steps": ["2", "3"], "difficulty": "easy"}\n'
-    "cited_steps are the numbers of the procedure steps that answer the question, in order. difficulty is "
-    '"hard" if the question avoids the procedure\'s own terms, else "easy".',
-    "Procedure: {title}\nScope: {scope}\nSteps:\n{steps}\n\nWrite one {intent} question: {guide}.\nJSON:",
+    "own words. Do NOT copy sentences or the title from the procedure. Reply with ONLY a JSON object with "
+    'exactly these keys: {"question": <string>, "cited_steps": <list of step numbers as strings>, '
+    '"difficulty": <"easy" or "hard">}\n'
+    "cited_steps are the numbers of the procedure steps that answer the question, in order, chosen from the "
+    'valid step numbers given. difficulty is "hard" if the question avoids the procedure\'s own terms, '
+    'else "easy".',
+    "Procedure: {title}\nScope: {scope}\nSteps:\n{steps}\nValid step numbers: {numbers}\n\n"
+    "Write one {intent} question: {guide}.\nJSON:",
     WrittenQuestion, params=SamplingParams(max_new_tokens=160, temperature=0.7, top_p=0.95, seed=0), retries=1)
 
 GROUNDING = JsonAgent(
@@ -66,7 +69,7 @@ GROUNDING = JsonAgent(
     "You check benchmark questions. Decide whether the cited procedure steps contain the answer to the "
     'question. Reply with ONLY a JSON object: {"grounded": true, "reason": "one sentence"}',
     "Question: {question}\n\nCited steps:\n{steps}\n\nDo these steps answer the question? JSON:",
-    GroundingVerdict, params=SamplingParams(max_new_tokens=80), retries=0)
+    GroundingVerdict, params=SamplingParams(max_new_tokens=80), retries=1)
 
 AMBIGUITY = JsonAgent(
     "ambiguity",
@@ -74,7 +77,7 @@ AMBIGUITY = JsonAgent(
     "Pick the ONE procedure that answers the question. If more than one fits equally well, answer \"several\". "
     'Reply with ONLY a JSON object: {"answer": "B", "reason": "one sentence"}',
     "Question: {question}\n\nProcedures:\n{candidates}\n\nWhich procedure answers the question? JSON:",
-    AmbiguityVerdict, params=SamplingParams(max_new_tokens=80), retries=0)
+    AmbiguityVerdict, params=SamplingParams(max_new_tokens=80), retries=1)
 
 DEDUP = JsonAgent(
     "dedup",
@@ -82,4 +85,4 @@ DEDUP = JsonAgent(
     "question, even if worded differently. Reply with ONLY a JSON object: "
     '{"duplicate": false, "duplicate_of": null}  or  {"duplicate": true, "duplicate_of": "<id>"}',
     "New question: {question}\n\nEarlier questions:\n{earlier}\n\nIs the new question a duplicate? JSON:",
-    DedupVerdict, params=SamplingParams(max_new_tokens=40), retries=0)
+    DedupVerdict, params=SamplingParams(max_new_tokens=40), retries=1)

@@ -9,6 +9,7 @@ actually confuse it with. Accepted questions are written in the evaluation schem
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ class BenchStats:
     attempted: int = 0
     accepted: int = 0
     rejects_by_stage: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
 
     @property
     def yield_rate(self) -> float:
@@ -90,16 +92,25 @@ class BenchBuilder:
         self.rejects.append({"doc_id": c.doc_id, "intent": c.intent, "stage": stage, "reason": reason,
                              "question": c.question, "raw": raw[:500]})
 
+    def _numbers(self, doc_id: str) -> list[str]:
+        return [s.number.rstrip(".") for s in self.procs[doc_id].steps[: self.cfg.max_steps_shown]]
+
     def _steps_block(self, proc: Procedure) -> str:
         return "\n".join(f"{s.number}. {s.text}" for s in proc.steps[: self.cfg.max_steps_shown])
 
     def write(self, docs: Sequence[str]) -> list[Candidate]:
         jobs = [Candidate(d, i) for d in docs for i in self.cfg.intents]
         inputs = [{"title": self.procs[c.doc_id].title, "scope": self.procs[c.doc_id].scope[:400] or "-",
-                   "steps": self._steps_block(self.procs[c.doc_id]), "intent": c.intent,
-                   "guide": agents.INTENT_GUIDE[c.intent]} for c in jobs]
+                   "steps": self._steps_block(self.procs[c.doc_id]), "numbers": ", ".join(self._numbers(c.doc_id)),
+                   "intent": c.intent, "guide": agents.INTENT_GUIDE[c.intent], "doc_id": c.doc_id} for c in jobs]
+
+        def cites_known_steps(q: agents.WrittenQuestion, x: dict[str, Any]) -> str | None:
+            unknown = [n for n in q.cited_steps if n not in self._numbers(x["doc_id"])]
+            return (f"cites steps not in the procedure: {unknown}; valid step numbers are "
+                    f"{', '.join(self._numbers(x['doc_id']))}") if unknown else None
+
         out = []
-        for c, reply in zip(jobs, agents.WRITER.run(self.llm, inputs)):
+        for c, reply in zip(jobs, agents.WRITER.run(self.llm, inputs, check=cites_known_steps)):
             if not reply.ok:
                 self._reject(c, "writer", reply.error or "invalid", reply.raw)
                 continue
@@ -191,11 +202,15 @@ class BenchBuilder:
         docs = docs[: self.cfg.max_docs] if self.cfg.max_docs else docs
         self.stats.docs = len(docs)
         self.stats.attempted = len(docs) * len(self.cfg.intents)
-        cands = self.write(docs)
-        cands = self.ground(cands)
-        cands = self.disambiguate(cands)
         accepted: list[dict[str, Any]] = []
-        self.dedup(cands, accepted)
+        stages: list[tuple[str, Callable[[Any], list[Candidate]]]] = [
+            ("writer", lambda _: self.write(docs)), ("grounding", self.ground),
+            ("ambiguity", self.disambiguate), ("dedup", lambda c: self.dedup(c, accepted))]
+        cands: Any = None
+        for stage, fn in stages:
+            t0 = time.perf_counter()
+            cands = fn(cands)
+            self.stats.seconds[stage] = round(time.perf_counter() - t0, 2)
         self.stats.accepted = len(accepted)
         log.info("benchmark: %d/%d accepted (%.0f%%); rejects %s", len(accepted), self.stats.attempted,
                  100 * self.stats.yield_rate, self.stats.rejects_by_stage)
@@ -224,7 +239,9 @@ def write_outputs(records: list[dict[str, Any]], builder: BenchBuilder, out: str
     atomic_write_text(rejects, "".join(json.dumps(r) + "\n" for r in builder.rejects))
     s = builder.stats
     stats = {"docs": s.docs, "attempted": s.attempted, "accepted": s.accepted, "yield": s.yield_rate,
-             "rejects_by_stage": s.rejects_by_stage, "skipped_docs": s.skipped_docs, "backend": builder.llm.name,
+             "rejects_by_stage": s.rejects_by_stage, "seconds": s.seconds,
+             "seconds_per_accepted": round(sum(s.seconds.values()) / s.accepted, 2) if s.accepted else None,
+             "skipped_docs": s.skipped_docs, "backend": builder.llm.name,
              "config": builder.cfg.model_dump(), "out": str(out), "rejects": str(rejects)}
     atomic_write_json(out.with_name(out.name.removesuffix(".jsonl") + ".stats.json"), stats)
     return stats

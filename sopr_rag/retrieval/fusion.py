@@ -21,6 +21,20 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float
     return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
 
 
+def wrrf(rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = 60) -> list[tuple[str, float]]:
+    """Weighted RRF: score(d) = sum_r w_r / (k + rank_r(d)); `rrf` is the case w_r = 1. Deterministic ties."""
+    if len(rankings) != len(weights):
+        raise ValueError(f"{len(rankings)} rankings but {len(weights)} weights")
+    if k < 0:
+        raise ValueError("rrf k must be >= 0")
+    scores: dict[str, float] = {}
+    for ranking, w in zip(rankings, weights):
+        for rank, doc in enumerate(dict.fromkeys(ranking), start=1):
+            scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
+    order = {d: i for i, d in enumerate(scores)}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
 def minmax(scores: Mapping[str, float]) -> dict[str, float]:
     """Rescale to [0, 1]; all-equal scores map to 1.0 (every candidate equally good), empty stays empty."""
     if not scores:

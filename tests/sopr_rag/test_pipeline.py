@@ -29,7 +29,8 @@ def test_fixture_queries_rank_gold_first(minilm_index, sop_queries):
 
 
 def test_final_score_is_the_documented_weighted_fusion(minilm_index):
-    cfg = SopragConfig()
+    """The first design (fusion.method=weighted); the default evidence fusion is tested in test_evidence.py."""
+    cfg = SopragConfig.model_validate({"fusion": {"method": "weighted"}})
     result = SopragRetriever(minilm_index, cfg).search("why does the AHU freeze stat trip?", top_k=cfg.stage1.top_m)
     hits = {h.doc_id: h for h in result.hits}
     assert len(hits) == len(minilm_index.docs)  # 13 docs < top_m: everything pruned in, all returned

@@ -72,3 +72,19 @@ def test_evaluate_cli_end_to_end(minilm_index, sop_queries, tmp_path):
     assert out.with_suffix(".md").read_text().count("| soprag") >= 4
     assert (minilm_index.index_dir / "baselines" / "dense" / "manifest.json").is_file()
     assert main(["evaluate", "--index", str(tmp_path / "nope"), "--queries", str(qfile)]) == 2
+
+
+def test_evidence_ablations_change_exactly_their_setting(minilm_index):
+    from sopr_rag.config import SopragConfig
+    from sopr_rag.eval.ablations import make_ablation
+
+    base = SopragConfig()
+    changed = {"no-trust": ("trust_k", 0), "gated-experts": ("gated_votes", 1.0), "first-design": ("method", "weighted")}
+    for name, (key, value) in changed.items():
+        f = make_ablation(name, minilm_index, base, {}).cfg.fusion
+        assert getattr(f, key) == value and f.model_copy(update={key: getattr(base.fusion, key)}) == base.fusion, name
+    assert make_ablation("no-card-dense", minilm_index, base, {}).cfg.fusion.voters["card_dense"] == 0.0
+    no_causal = make_ablation("-causal", minilm_index, base, {})
+    assert no_causal.cfg.fusion.expert_votes["causal"] == 0.0
+    hits = no_causal.search("coolant leak at the rack manifold", 5).hits
+    assert all(h.score == h.details["evidence"] for h in hits)  # no expert votes left: score = evidence

@@ -48,3 +48,15 @@ def test_answers_are_judged_and_scored_with_rejects_counted():
     answer_prompt = next(c for c in llm.calls if "numbered list" in c)
     assert "1. Stop the pump" in answer_prompt and "Pump cavitation" in answer_prompt
     json.dumps(records)  # results stay JSON-serialisable
+
+
+def test_agent_prompts_show_no_copyable_example_values():
+    """Measured: Qwen2.5-Coder-0.5B copied filled-in examples (judge scores 4/3/5/5 in 26 of 26 verdicts,
+    writer citations ["2", "3"] in 5 of 12); formats are given with placeholders only."""
+    import re
+
+    from sopr_rag.bench import agents
+    from sopr_rag.eval.judge import JUDGE_SYSTEM
+
+    assert not re.search(r'"\w+":\s*\d', JUDGE_SYSTEM)
+    assert not re.search(r'"cited_steps":\s*\[\s*"\d', agents.WRITER.system)

@@ -1,0 +1,81 @@
+"""Evidence ranking: the lexical + dense signals SOPRAG builds on, always on, with a lexical-trust weight.
+
+    evidence(d) = sum_s w_s / (k + rank_s(d)),    s in {bm25, dense, card_dense, card_bm25}
+
+bm25        bm25s over whole documents (the `bm25` baseline's index, shared with it)
+dense       MiniLM + FAISS over heading-aware chunks, document = best chunk (the `dense` baseline's index)
+card_dense  MiniLM over Procedure Cards (the SOPRAG index's own FAISS)
+card_bm25   BM25 over Procedure Cards
+
+w_s = FusionConfig.voters[s], and every lexical voter is multiplied by the query's *lexical trust*:
+
+    trust = clip(agree / trust_full, trust_floor, 1),   agree = |top_k(bm25) & top_k(dense)| / k
+
+A question in the documents' own terms makes BM25 and dense agree on their top hits; a symptom
+description that avoids those terms ("the service that sends out our pages") makes BM25 chase
+incidental words, and the two lists disagree. Trust is a query-performance predictor computed from
+the query and the index alone (no labels), so it transfers to unseen corpora.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sopr_rag.baselines.base import BaselineConfig, best_per_doc
+from sopr_rag.config import FusionConfig
+from sopr_rag.experts.base import Query
+
+LEXICAL = ("bm25", "card_bm25")
+
+
+def lexical_trust(bm25: list[str], dense: list[str], cfg: FusionConfig) -> float:
+    k = cfg.trust_k
+    if not bm25 or not dense or k <= 0:
+        return 1.0
+    agree = len(set(bm25[:k]) & set(dense[:k])) / k
+    if cfg.trust_full <= 0:
+        return 1.0
+    return min(1.0, max(cfg.trust_floor, agree / cfg.trust_full))
+
+
+class Evidence:
+    """Opens (lazily, building or syncing as needed) the whole-document BM25 and chunk dense indexes."""
+
+    def __init__(self, index: Any, cfg: FusionConfig, candidates: int = 100):
+        self.index, self.cfg, self.candidates = index, cfg, candidates
+        self._lexical: Any = None
+        self._dense: Any = None
+
+    def _open(self) -> None:
+        from sopr_rag.baselines.dense import DenseRetriever
+        from sopr_rag.baselines.lexical import BM25Retriever
+        from sopr_rag.retrieval.embedder import Embedder
+
+        bcfg = BaselineConfig()
+        embed = self.index.embed_fn
+        self._lexical = BM25Retriever(self.index, bcfg, chunked=False)
+        self._dense = DenseRetriever(self.index, bcfg, None if isinstance(embed, Embedder) else embed)
+
+    def rankings(self, query: Query) -> dict[str, list[str]]:
+        """Each voter's ranked doc ids (only the voters with a non-zero weight are computed)."""
+        need = {s for s, w in self.cfg.voters.items() if w > 0} | ({"bm25", "dense"} if self.cfg.trust_k else set())
+        out: dict[str, list[str]] = {}
+        if need & {"bm25", "dense"} and self._lexical is None:
+            self._open()
+        if "bm25" in need:
+            out["bm25"] = [d for d, _ in self._lexical.rank(query.text)][: self.candidates]
+        if "dense" in need:
+            hits = self._dense.dense.search_vector(query.vector, self._dense.cfg.candidate_k)
+            out["dense"] = [d for d, _ in best_per_doc(hits, self._dense.doc_of)][: self.candidates]
+        if "card_dense" in need:
+            hits = self.index.dense.search_vector(query.vector, self.candidates)
+            out["card_dense"] = [d for d, _ in sorted(hits, key=lambda kv: (-kv[1], kv[0]))]
+        if "card_bm25" in need:
+            out["card_bm25"] = [d for d, _ in self.index.bm25.search(query.text, self.candidates)]
+        return out
+
+    def weights(self, rankings: dict[str, list[str]]) -> tuple[dict[str, float], float]:
+        """(voter -> RRF weight, lexical trust)."""
+        trust = lexical_trust(rankings.get("bm25", []), rankings.get("dense", []), self.cfg)
+        return {s: w * (trust if s in LEXICAL else 1.0) for s, w in self.cfg.voters.items()
+                if w > 0 and s in rankings}, trust
