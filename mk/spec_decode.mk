@@ -2,7 +2,7 @@
 SPEC_EVAL_CONFIG ?= experiments/configs/specforge/eval_smollm2.yaml
 SPEC_BUNDLE_CONFIG ?= experiments/configs/specforge/bundle_smollm2.yaml
 
-.PHONY: test-spec-decode spec-eval spec-eval-quick spec-profile spec-figures spec-bundle spec-model-card
+.PHONY: test-spec-decode spec-eval spec-eval-quick spec-profile spec-figures spec-bundle spec-bundle-cpu spec-model-card
 
 test-spec-decode: ## speculative decoding engine + evaluation tests (~2 min)
 	$(PY) -m pytest -q tests/speculative/decode
@@ -21,6 +21,10 @@ spec-figures: ## plots from spec_eval.json (tau per benchmark, speed-up vs depth
 
 spec-bundle: ## (regenerate) -> train the SmolLM2 EAGLE-3 draft -> export -> spec-eval -> model card (~1 day on 2 cores)
 	$(PY) -m speculative.evaluate.bundle --config $(SPEC_BUNDLE_CONFIG) $(ARGS)
+
+spec-bundle-cpu: ## the bundle as measured on a 2-core CPU: 550 steps (~1.7 h of steps), eval_bundle_cpu.yaml -> spec_eval_small.{json,md} + model card
+	$(PY) -m speculative.evaluate.bundle --config $(SPEC_BUNDLE_CONFIG) 'train_overrides=[max_steps=550]' \
+		eval_config=experiments/configs/specforge/eval_bundle_cpu.yaml $(ARGS)
 
 spec-model-card: ## rewrite the bundle's model card from its results (~5 s)
 	$(PY) -m speculative.evaluate.model_card

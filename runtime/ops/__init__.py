@@ -32,7 +32,8 @@ from runtime.ops.reference import (
     soft_cross_entropy_reference,
 )
 
-__all__ = ["soft_cross_entropy", "soft_cross_entropy_from_target", "rmsnorm_residual", "set_impl",
+__all__ = ["soft_cross_entropy", "soft_cross_entropy_from_target", "rmsnorm_residual", "small_m_linear",
+           "use_small_m_linears", "SMALL_M_MAX", "set_impl",
            "current_impl", "why_unavailable", "soft_cross_entropy_reference", "IMPLS", "DEFAULT_CHUNK"]
 
 IMPLS = ("reference", "cpu", "cuda", "triton")
@@ -134,3 +135,31 @@ def rmsnorm_residual(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tens
         y, summed, _rstd = torch.ops.llmsys.rmsnorm_residual_fwd(x, residual, weight, eps)
         return y, summed
     return rmsnorm_residual_reference(x, residual, weight, eps)
+
+
+SMALL_M_MAX = 8  # rows the small-M kernel handles; larger inputs go to the regular GEMM
+
+
+def small_m_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """F.linear for inference on a few rows: the csrc/cpu small-M kernel (weights streamed once for all
+    rows) for fp32 CPU inputs with 1..SMALL_M_MAX rows and no autograd, else torch's F.linear."""
+    rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
+    fits = (1 <= rows <= SMALL_M_MAX and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
+            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+            and current_impl("cpu") == "cpu" and why_unavailable("cpu") is None)
+    if not fits:
+        return torch.nn.functional.linear(x, weight, bias)
+    y = torch.ops.llmsys.small_m_linear(x.reshape(rows, x.shape[-1]), weight).reshape(*x.shape[:-1], weight.shape[0])
+    return y if bias is None else y + bias
+
+
+def use_small_m_linears(model: torch.nn.Module) -> int:
+    """Route every nn.Linear of `model` through `small_m_linear` (same results within fp32 rounding; falls
+    back to F.linear outside its range). For CPU decoding engines; returns the number of layers routed."""
+    count = 0
+    for module in model.modules():
+        if type(module) is torch.nn.Linear and not getattr(module, "_llmsys_small_m", False):
+            module.forward = lambda x, m=module: small_m_linear(x, m.weight, m.bias)
+            module._llmsys_small_m = True
+            count += 1
+    return count

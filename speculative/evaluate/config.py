@@ -43,6 +43,9 @@ class EvalConfig(StrictModel):
     check_exact: bool = True  # greedy: assert spec output == autoregressive output
     vllm: VLLMBaselineConfig = VLLMBaselineConfig()
     threads: int | None = None
+    # CPU fp32: every nn.Linear of target and draft through runtime.ops.small_m_linear (csrc kernel that
+    # streams weights once for 1..8 rows; CPU GEMMs at 2..8 rows cost ~1.5x a 1-row GEMV)
+    small_m_kernel: bool = True
     out_json: str = "experiments/results/spec_eval.json"
     out_md: str = "experiments/results/spec_eval.md"
 

@@ -14,7 +14,7 @@ from typing import Any
 from runtime.checkpoint import atomic_write_text
 from runtime.logging import read_jsonl
 from runtime.paths import results_dir
-from speculative.evaluate.report import markdown_table
+from speculative.evaluate.report import fmt, markdown_table
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:
@@ -47,8 +47,8 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
               f"overrides {bundle['config'].get('train_overrides') or '[]'}",
               f"- regenerated with the target: {'yes, ' + str(regen.get('conversations')) + ' conversations' if regen else 'no'}"]
     lines += ["", "## Training",
-              f"- optimizer steps: {last.get('step', '-')}; final loss {last.get('loss', '-')}; "
-              f"acc_0 {last.get('acc_0', '-')}; train-time accept_len {last.get('accept_len', '-')}",
+              f"- optimizer steps: {last.get('step', '-')}; final loss {fmt(last.get('loss'), '.3f')}; "
+              f"acc_0 {fmt(last.get('acc_0'), '.3f')}; train-time accept_len {fmt(last.get('accept_len'), '.3f')}",
               f"- step time summed over all runs of this bundle (resumes included): {_step_hours(metrics):.2f} h; "
               f"wall time of the last `train` invocation: {train.get('seconds', 0) / 3600:.2f} h",
               f"- tokens seen: {sum(int(r.get('tokens', 0)) for r in metrics):,}"]

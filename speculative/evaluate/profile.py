@@ -1,5 +1,7 @@
-"""Where decoding time goes: target forward latency vs the number of tokens verified at once, draft
-forward latency, and python-side overheads. `python -m speculative.evaluate.profile` -> JSON.
+"""Where decoding time goes: target forward latency vs the number of tokens verified at once (engine and
+plain HF), and the cost of one linear layer at M = n rows (the CPU's small-M GEMM). Draft and verify
+shares of real decoding are in the eval report (`time_split_s`, `round_cost_ar_steps`).
+`python -m speculative.evaluate.profile` -> JSON.
 
 The speculative arithmetic: speed-up ~= tau * t(1) / (t(n) + d * t_draft), with t(n) the target forward
 over n tree tokens and d draft forwards per round. A CPU target is only cheap to verify with if t(8) is
@@ -37,7 +39,7 @@ def target_latency(model, context: int, sizes: list[int], repeats: int) -> dict[
     from speculative.decode.tree import chain_tree
 
     runner = TargetRunner(model)
-    prompt = torch.randint(100, 1000, (context,), generator=torch.Generator().manual_seed(0))
+    prompt = torch.randint(0, model.config.vocab_size, (context,), generator=torch.Generator().manual_seed(0))
     out = {}
     for n in sizes:
         runner.prefill(prompt, want_features=False)
@@ -57,12 +59,12 @@ def raw_hf_latency(model, context: int, sizes: list[int], repeats: int) -> dict[
     """The same forwards through plain HF (causal mask, no tree mask, no features): the floor."""
     from transformers import DynamicCache
 
-    prompt = torch.randint(100, 1000, (1, context), generator=torch.Generator().manual_seed(0))
+    prompt = torch.randint(0, model.config.vocab_size, (1, context), generator=torch.Generator().manual_seed(0))
     out = {}
     for n in sizes:
         cache = DynamicCache(config=model.config)
         model(prompt, past_key_values=cache, use_cache=True)
-        new = torch.randint(100, 1000, (1, n))
+        new = torch.randint(0, model.config.vocab_size, (1, n))
 
         def once(new=new, cache=cache):
             model(new, past_key_values=cache, use_cache=True)
@@ -70,6 +72,20 @@ def raw_hf_latency(model, context: int, sizes: list[int], repeats: int) -> dict[
                 layer.keys, layer.values = layer.keys[..., :context, :], layer.values[..., :context, :]
 
         out[n] = _median_time(once, repeats)
+    return out
+
+
+@torch.inference_mode()
+def linear_latency(model, sizes: list[int], repeats: int) -> dict[str, dict[int, float]]:
+    """Median seconds of the target's own MLP up-projection and LM head for M = n rows: separates the
+    cost of the CPU's small-M GEMM from everything the engine adds around it."""
+    layers = {"mlp_up": model.model.layers[0].mlp.up_proj, "lm_head": model.get_output_embeddings()}
+    out: dict[str, dict[int, float]] = {}
+    for name, lin in layers.items():
+        out[name] = {}
+        for n in sizes:
+            x = torch.randn(n, lin.in_features)
+            out[name][n] = _median_time(lambda x=x, lin=lin: lin(x), repeats * 5)
     return out
 
 
@@ -89,10 +105,18 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = [int(s) for s in args.sizes.split(",")]
     engine = target_latency(model, args.context, sizes, args.repeats)
     raw = raw_hf_latency(model, args.context, sizes, args.repeats)
+    linear = linear_latency(model, sizes, args.repeats)
+    from runtime.ops import use_small_m_linears
+
+    use_small_m_linears(model)  # the same forwards with every nn.Linear on the csrc small-M kernel
+    engine_small_m = target_latency(model, args.context, sizes, args.repeats)
     report = {"model": args.model, "context": args.context, "threads": threads,
               "engine_verify_s": {str(k): v for k, v in engine.items()},
               "hf_forward_s": {str(k): v for k, v in raw.items()},
-              "cost_ratio_vs_1": {str(k): engine[k] / engine[sizes[0]] for k in sizes}}
+              "cost_ratio_vs_1": {str(k): engine[k] / engine[sizes[0]] for k in sizes},
+              "engine_verify_small_m_kernel_s": {str(k): v for k, v in engine_small_m.items()},
+              "small_m_cost_ratio_vs_torch_1": {str(k): engine_small_m[k] / engine[sizes[0]] for k in sizes},
+              "linear_s": {name: {str(k): v for k, v in t.items()} for name, t in linear.items()}}
     atomic_write_json(args.out, with_provenance(report, config=vars(args)))
     print(json.dumps(report, indent=1))
     return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def _fmt(x: Any, spec: str = ".2f") -> str:
+def fmt(x: Any, spec: str = ".2f") -> str:
     return format(x, spec) if isinstance(x, (int, float)) else "-"
 
 
@@ -20,9 +20,9 @@ def markdown_table(report: dict[str, Any]) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for bench, r in report.get("engine", {}).items():
         reach = r["acceptance"]["reach"] + [None, None, None]
-        lines.append(f"| {bench} | {r['turns']} | {_fmt(r['tau'])} | {_fmt(reach[0])} | {_fmt(reach[1])} | "
-                     f"{_fmt(reach[2])} | {_fmt(r['spec_tokens_per_s'], '.1f')} | {_fmt(r['ar_tokens_per_s'], '.1f')} "
-                     f"| {_fmt(r['speedup'])}x | {r.get('same_output_as_ar')} |")
+        lines.append(f"| {bench} | {r['turns']} | {fmt(r['tau'])} | {fmt(reach[0])} | {fmt(reach[1])} | "
+                     f"{fmt(reach[2])} | {fmt(r['spec_tokens_per_s'], '.1f')} | {fmt(r['ar_tokens_per_s'], '.1f')} "
+                     f"| {fmt(r['speedup'])}x | {r.get('same_output_as_ar')} |")
     split_rows = [(b, r) for b, r in report.get("engine", {}).items() if r.get("time_split_s")]
     if split_rows:
         lines += ["", "Where the speculative time goes (share of spec wall time) and the break-even tau "
@@ -33,19 +33,19 @@ def markdown_table(report: dict[str, Any]) -> str:
             split = r["time_split_s"]
             total = max(sum(split.values()), 1e-9)
             share = " | ".join(f"{100 * split[k] / total:.0f}%" for k in ("prefill", "draft", "verify", "other"))
-            lines.append(f"| {bench} | {share} | {_fmt(1000 * r['ar_step_s'], '.1f') if 'ar_step_s' in r else '-'} | "
-                         f"{_fmt(r.get('round_cost_ar_steps'))} |")
+            lines.append(f"| {bench} | {share} | {fmt(1000 * r['ar_step_s'], '.1f') if 'ar_step_s' in r else '-'} | "
+                         f"{fmt(r.get('round_cost_ar_steps'))} |")
     if report.get("sweep"):
         lines += ["", "| sweep | depth | topk | draft tokens | min draft p | tau | speed-up |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for s in report["sweep"]:
             lines.append(f"| {s['mode']} | {s['depth']} | {s['topk']} | {s['num_draft_tokens']} | "
-                         f"{s.get('min_draft_prob', 0.0):g} | {_fmt(s['tau'])} | {_fmt(s['speedup'])}x |")
+                         f"{s.get('min_draft_prob', 0.0):g} | {fmt(s['tau'])} | {fmt(s['speedup'])}x |")
     vllm = report.get("vllm")
     if vllm:
         lines += ["", "| vLLM method | tok/s | tau | speed-up vs vLLM AR | note |", "|---|---:|---:|---:|---|"]
         for method, r in vllm.items():
             note = r.get("error", "")[:120].replace("|", "/").replace("\n", " ")
-            lines.append(f"| {method} | {_fmt(r.get('tokens_per_s'), '.1f')} | {_fmt(r.get('tau'))} | "
-                         f"{_fmt(r.get('speedup_vs_vllm_ar'))} | {note} |")
+            lines.append(f"| {method} | {fmt(r.get('tokens_per_s'), '.1f')} | {fmt(r.get('tau'))} | "
+                         f"{fmt(r.get('speedup_vs_vllm_ar'))} | {note} |")
     return "\n".join(lines) + "\n"

@@ -51,6 +51,12 @@ def build_engine(cfg: EvalConfig, decode: DecodeConfig, draft_dir: str | None = 
     tokenizer = load_tokenizer(cfg.target)
     draft = load_exported_draft(draft_dir, embed_weight=target.get_input_embeddings().weight.detach(),
                                 device=target.device)
+    if cfg.small_m_kernel and target.device.type == "cpu":
+        # both the AR baseline and speculative decoding run on these layers: the comparison stays like for like
+        from runtime.ops import use_small_m_linears
+
+        use_small_m_linears(target)
+        use_small_m_linears(draft)
     runner = TargetRunner(target, draft.config.aux_layer_ids)
     return SpeculativeEngine(runner, Eagle3Drafter(draft), decode, eos_ids(target, tokenizer)), tokenizer
 

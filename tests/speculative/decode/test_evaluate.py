@@ -100,7 +100,7 @@ def test_model_card_renders_from_bundle_records(tiny_assets, tmp_path):
     assert "| mtbench | 4 | 2.50 |" in card and "python -m speculative.train --config x.yaml" in card
 
 
-@pytest.mark.parametrize("name", ["eval_smollm2.yaml", "eval_quick.yaml", "bundle_smollm2.yaml"])
+@pytest.mark.parametrize("name", ["eval_smollm2.yaml", "eval_quick.yaml", "eval_bundle_cpu.yaml", "bundle_smollm2.yaml"])
 def test_shipped_configs_load(name):
     from pathlib import Path
 
@@ -153,3 +153,16 @@ def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch
     card = (tmp_path / "b" / "README.md").read_text()
     assert "optimizer steps: 3" in card and "speculative.train" in card
     assert (tmp_path / "specforge_model_card.md").read_text() == card
+
+
+def test_profile_measures_engine_hf_and_linear_latency():
+    from speculative.evaluate.profile import linear_latency, raw_hf_latency, target_latency
+
+    from .helpers import tiny_target
+
+    model = tiny_target()
+    engine = target_latency(model, context=8, sizes=[1, 4], repeats=1)
+    raw = raw_hf_latency(model, context=8, sizes=[1, 4], repeats=1)
+    lin = linear_latency(model, sizes=[1, 4], repeats=1)
+    assert set(engine) == set(raw) == {1, 4} and all(v > 0 for v in [*engine.values(), *raw.values()])
+    assert set(lin) == {"mlp_up", "lm_head"} and all(set(t) == {1, 4} for t in lin.values())

@@ -1,0 +1,58 @@
+"""Small-M linear kernel (csrc/cpu/small_m_linear.cpp) vs a float64 matmul, dispatch fallbacks, opcheck,
+and a whole model routed through it giving the same logits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from runtime import ops
+from tests.runtime.ops.conftest import require_impl
+
+
+@pytest.mark.parametrize("rows", range(1, ops.SMALL_M_MAX + 1))
+@pytest.mark.parametrize("k", [8, 37, 576])  # multiple of the 8-wide vector, a tail only, and SmolLM2's width
+def test_kernel_matches_float64_matmul(rows, k):
+    require_impl("cpu")
+    gen = torch.Generator().manual_seed(rows * 1000 + k)
+    x, w = torch.randn(rows, k, generator=gen), torch.randn(131, k, generator=gen)
+    y = torch.ops.llmsys.small_m_linear(x, w)
+    torch.testing.assert_close(y, (x.double() @ w.double().t()).float(), rtol=1e-5, atol=1e-4)
+
+
+def test_dispatch_uses_the_kernel_only_where_it_applies(monkeypatch):
+    require_impl("cpu")
+    calls = []
+    real = torch.ops.llmsys.small_m_linear
+    monkeypatch.setattr(torch.ops.llmsys, "small_m_linear", lambda x, w: calls.append(tuple(x.shape)) or real(x, w))
+    w, b = torch.randn(16, 24), torch.randn(16)
+    with torch.inference_mode():
+        y = ops.small_m_linear(torch.randn(2, 3, 24), w, b)  # 6 rows, leading dims kept, bias added
+        assert y.shape == (2, 3, 16) and calls == [(6, 24)]
+        ops.small_m_linear(torch.randn(9, 24), w)  # more rows than the kernel takes -> F.linear
+        ops.small_m_linear(torch.randn(2, 24, dtype=torch.float64), w.double())  # not fp32 -> F.linear
+    x = torch.randn(2, 24, requires_grad=True)
+    out = ops.small_m_linear(x, w)  # autograd needed -> F.linear, so gradients flow
+    out.sum().backward()
+    assert calls == [(6, 24)] and x.grad is not None
+
+
+def test_opcheck():
+    require_impl("cpu")
+    torch.library.opcheck(torch.ops.llmsys.small_m_linear.default, (torch.randn(3, 20), torch.randn(7, 20)))
+
+
+def test_routed_model_gives_the_same_logits():
+    require_impl("cpu")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=136, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2)
+    model = LlamaForCausalLM(cfg).eval()
+    ids = torch.randint(0, 300, (1, 5))
+    with torch.inference_mode():
+        want = model(ids).logits
+        assert ops.use_small_m_linears(model) == 2 * 7 + 1 and ops.use_small_m_linears(model) == 0
+        got = model(ids).logits
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
