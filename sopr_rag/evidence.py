@@ -24,6 +24,7 @@ from typing import Any
 from sopr_rag.baselines.base import BaselineConfig, best_per_doc
 from sopr_rag.config import FusionConfig
 from sopr_rag.experts.base import Query
+from sopr_rag.retrieval.fusion import by_score
 
 LEXICAL = ("bm25", "card_bm25")
 
@@ -36,6 +37,13 @@ def lexical_trust(bm25: list[str], dense: list[str], cfg: FusionConfig) -> float
     if cfg.trust_full <= 0:
         return 1.0
     return min(1.0, max(cfg.trust_floor, agree / cfg.trust_full))
+
+
+def card_rankings(index: Any, query: Query, n: int) -> tuple[list[str], list[str]]:
+    """(BM25, dense) rankings of the Procedure Cards: n doc ids each, dense ties broken by id."""
+    lexical = [d for d, _ in index.bm25.search(query.text, n)]
+    dense = [d for d, _ in by_score(index.dense.search_vector(query.vector, n))]
+    return lexical, dense
 
 
 class Evidence:
@@ -67,12 +75,9 @@ class Evidence:
         if "dense" in need:
             hits = self._dense.dense.search_vector(query.vector, self._dense.cfg.candidate_k)
             out["dense"] = [d for d, _ in best_per_doc(hits, self._dense.doc_of)][: self.candidates]
-        if "card_dense" in need:
-            hits = self.index.dense.search_vector(query.vector, self.candidates)
-            out["card_dense"] = [d for d, _ in sorted(hits, key=lambda kv: (-kv[1], kv[0]))]
-        if "card_bm25" in need:
-            out["card_bm25"] = [d for d, _ in self.index.bm25.search(query.text, self.candidates)]
-        return out
+        if need & {"card_dense", "card_bm25"}:
+            out["card_bm25"], out["card_dense"] = card_rankings(self.index, query, self.candidates)
+        return {s: r for s, r in out.items() if s in need}
 
     def weights(self, rankings: dict[str, list[str]]) -> tuple[dict[str, float], float]:
         """(voter -> RRF weight, lexical trust)."""

@@ -28,11 +28,11 @@ from typing import Any
 
 from runtime.llm import SamplingParams
 from sopr_rag.config import SopragConfig
-from sopr_rag.evidence import Evidence
+from sopr_rag.evidence import Evidence, card_rankings
 from sopr_rag.experts import causal, entity, flow
 from sopr_rag.experts.base import Query
 from sopr_rag.gate import EXPERTS, Gate
-from sopr_rag.retrieval.fusion import minmax, rrf, wrrf
+from sopr_rag.retrieval.fusion import by_score, minmax, rrf, wrrf
 from sopr_rag.types import SearchHit, SearchResult
 
 
@@ -47,9 +47,7 @@ class SopragRetriever:
 
     def stage1(self, query: Query) -> list[tuple[str, float]]:
         c = self.cfg.stage1
-        lex = [d for d, _ in self.index.bm25.search(query.text, c.candidates)]
-        dense_hits = self.index.dense.search_vector(query.vector, c.candidates)
-        dense = [d for d, _ in sorted(dense_hits, key=lambda kv: (-kv[1], kv[0]))]  # deterministic ties
+        lex, dense = card_rankings(self.index, query, c.candidates)
         return rrf([lex, dense], k=c.rrf_k)[:c.top_m]
 
     def expert_votes(self, weights: dict[str, float]) -> dict[str, float]:
@@ -79,14 +77,9 @@ class SopragRetriever:
         timings["experts"] = _ms(t1)
         expert_scores = {"entity": ent_scores, "causal": cau_scores, "flow": flo_scores}
         fused = self._fuse(dict(pruned), expert_scores, weights)
-        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
-        hits = []
-        for rank, (doc_id, score) in enumerate(ranked):
-            doc = self.index.docs[doc_id]
-            steps = flow.step_path(query, doc, ecfg, self.cfg.answer.max_steps, reached.get(doc_id)) \
-                if rank < 3 else []
-            details = {"stage1": dict(pruned)[doc_id], **{e: expert_scores[e][doc_id] for e in EXPERTS}}
-            hits.append(SearchHit(doc_id=doc_id, score=float(score), steps=steps, details=details))
+        stage1 = dict(pruned)
+        hits = self._hits(query, by_score(fused)[:top_k], reached,
+                          lambda d: {"stage1": stage1[d], **{e: expert_scores[e][d] for e in EXPERTS}})
         timings["total"] = _ms(t0)
         result = SearchResult(query=query_text, hits=hits, expert_weights=weights, timings_ms=timings)
         result.expert_weights = {**weights}
@@ -99,7 +92,7 @@ class SopragRetriever:
         rankings = self.evidence.rankings(query)
         voter_w, trust = self.evidence.weights(rankings)
         ev = dict(wrrf([rankings[s] for s in voter_w], list(voter_w.values()), f.rrf_k))
-        pruned = sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[: self.cfg.stage1.top_m]
+        pruned = by_score(ev)[: self.cfg.stage1.top_m]
         timings["stage1"] = _ms(t1)
         if not pruned:
             return SearchResult(query=query.text, hits=[], timings_ms=timings)
@@ -126,21 +119,26 @@ class SopragRetriever:
         fused = dict(pruned)
         for e, scores in expert_scores.items():
             if votes[e] > 0:
-                order = [d for d, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+                order = [d for d, _ in by_score(scores)]
                 for d, s in wrrf([order], [votes[e]], f.rrf_k):
                     fused[d] += s
-        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
-        hits = []
-        for rank, (doc_id, score) in enumerate(ranked):
-            steps = flow.step_path(query, self.index.docs[doc_id], ecfg, self.cfg.answer.max_steps,
-                                   reached.get(doc_id)) if rank < 3 else []
-            details = {"evidence": ev[doc_id], "trust": trust, **{e: s[doc_id] for e, s in expert_scores.items()}}
-            hits.append(SearchHit(doc_id=doc_id, score=float(score), steps=steps, details=details))
+        hits = self._hits(query, by_score(fused)[:top_k], reached,
+                          lambda d: {"evidence": ev[d], "trust": trust, **{e: s[d] for e, s in expert_scores.items()}})
         timings["total"] = _ms(t0)
         total = sum(votes.values())
         shown = {e: v / total for e, v in votes.items()} if total > 0 else dict(weights)
         self.last_debug = {"gate_source": source, "entity_links": links, "trust": trust, "voters": voter_w}
         return SearchResult(query=query.text, hits=hits, expert_weights=shown, timings_ms=timings)
+
+    def _hits(self, query: Query, ranked: list[tuple[str, float]], reached: dict[str, list[int]],
+              details: Any) -> list[SearchHit]:
+        """SearchHits for the final ranking; ordered steps (flow expert) for the top 3 procedures."""
+        hits = []
+        for rank, (doc_id, score) in enumerate(ranked):
+            steps = flow.step_path(query, self.index.docs[doc_id], self.cfg.experts, self.cfg.answer.max_steps,
+                                   reached.get(doc_id)) if rank < 3 else []
+            hits.append(SearchHit(doc_id=doc_id, score=float(score), steps=steps, details=details(doc_id)))
+        return hits
 
     def _fuse(self, stage1: dict[str, float], experts: dict[str, dict[str, float]],
               weights: dict[str, float]) -> dict[str, float]:
@@ -148,7 +146,7 @@ class SopragRetriever:
         if f.method == "rrf":
             out = {d: f.stage1_weight * s for d, s in rrf([list(stage1)], k=f.rrf_k)}
             for e, scores in experts.items():
-                order = [d for d, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+                order = [d for d, _ in by_score(scores)]
                 for d, s in rrf([order], k=f.rrf_k):
                     out[d] = out.get(d, 0.0) + (1 - f.stage1_weight) * weights[e] * s
             return out

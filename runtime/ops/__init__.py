@@ -140,26 +140,44 @@ def rmsnorm_residual(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tens
 SMALL_M_MAX = 8  # rows the small-M kernel handles; larger inputs go to the regular GEMM
 
 
-def small_m_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """F.linear for inference on a few rows: the csrc/cpu small-M kernel (weights streamed once for all
-    rows) for fp32 CPU inputs with 1..SMALL_M_MAX rows and no autograd, else torch's F.linear."""
+def _small_m_rows(x: torch.Tensor, weight: torch.Tensor) -> int:
+    """Rows of x if the small-M kernel applies to (x, weight) — fp32 CPU, 1..SMALL_M_MAX rows, no autograd — else 0."""
     rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
     fits = (1 <= rows <= SMALL_M_MAX and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
-            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
-            and current_impl("cpu") == "cpu" and why_unavailable("cpu") is None)
-    if not fits:
+            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
+    return rows if fits else 0
+
+
+def _small_m_call(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    rows = _small_m_rows(x, weight)
+    if not rows:
         return torch.nn.functional.linear(x, weight, bias)
     y = torch.ops.llmsys.small_m_linear(x.reshape(rows, x.shape[-1]), weight).reshape(*x.shape[:-1], weight.shape[0])
     return y if bias is None else y + bias
 
 
+def _small_m_available() -> bool:
+    return current_impl("cpu") == "cpu" and why_unavailable("cpu") is None
+
+
+def small_m_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """F.linear for inference on a few rows: the csrc/cpu small-M kernel (weights streamed once for all
+    rows) for fp32 CPU inputs with 1..SMALL_M_MAX rows and no autograd, else torch's F.linear."""
+    if not _small_m_available():
+        return torch.nn.functional.linear(x, weight, bias)
+    return _small_m_call(x, weight, bias)
+
+
 def use_small_m_linears(model: torch.nn.Module) -> int:
     """Route every nn.Linear of `model` through `small_m_linear` (same results within fp32 rounding; falls
-    back to F.linear outside its range). For CPU decoding engines; returns the number of layers routed."""
+    back to F.linear outside its range). For CPU decoding engines; returns the number of layers routed
+    (0 when the CPU op library is unavailable or another implementation is forced: nothing changes)."""
+    if not _small_m_available():  # decided once here, not on every forward of every layer
+        return 0
     count = 0
     for module in model.modules():
         if type(module) is torch.nn.Linear and not getattr(module, "_llmsys_small_m", False):
-            module.forward = lambda x, m=module: small_m_linear(x, m.weight, m.bias)
+            module.forward = lambda x, m=module: _small_m_call(x, m.weight, m.bias)
             module._llmsys_small_m = True
             count += 1
     return count

@@ -10,15 +10,7 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float
 
     Ties are broken by first appearance so the output is deterministic.
     """
-    if k < 0:
-        raise ValueError("rrf k must be >= 0")
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        # A doc listed twice in one ranking votes once, at its best rank.
-        for rank, doc in enumerate(dict.fromkeys(ranking), start=1):
-            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
-    order = {d: i for i, d in enumerate(scores)}
-    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+    return wrrf(rankings, [1.0] * len(rankings), k)
 
 
 def wrrf(rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = 60) -> list[tuple[str, float]]:
@@ -29,10 +21,17 @@ def wrrf(rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = 6
         raise ValueError("rrf k must be >= 0")
     scores: dict[str, float] = {}
     for ranking, w in zip(rankings, weights):
+        # A doc listed twice in one ranking votes once, at its best rank.
         for rank, doc in enumerate(dict.fromkeys(ranking), start=1):
             scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
     order = {d: i for i, d in enumerate(scores)}
     return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def by_score(scores: Mapping[str, float] | Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """(doc, score) pairs best first, ties broken by doc id (deterministic)."""
+    items = scores.items() if isinstance(scores, Mapping) else scores
+    return sorted(items, key=lambda kv: (-kv[1], kv[0]))
 
 
 def minmax(scores: Mapping[str, float]) -> dict[str, float]:
