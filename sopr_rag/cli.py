@@ -53,10 +53,44 @@ def cmd_index(args: argparse.Namespace) -> int:
         kw = {"base_url": gate.base_url} if gate.backend == "openai" and gate.base_url else {}
         extractor = LLMExtractor(make_backend(gate.backend, model=gate.model, **kw),
                                  str(cache_dir("sopr_rag") / "extract_cache.jsonl"))
-    _, report = SopIndex.build(args.corpus, args.out, extractor=extractor)
+    from sopr_rag.cards.llm import make_card_builder  # --set cards.mode=llm: LLM Procedure Cards (cached)
+
+    from sopr_rag.ingest.loader import IngestLimits
+
+    settings = load_settings(args)
+    cards = make_card_builder(settings.cards)
+    _, report = SopIndex.build(args.corpus, args.out, extractor=extractor, card_builder=cards,
+                               limits=IngestLimits.of(settings.ingest))
     print(json.dumps({"added": len(report.added), "changed": len(report.changed), "removed": len(report.removed),
-                      "skipped": report.skipped, "telemetry": report.telemetry}, indent=2))
+                      "repaired": report.repaired, "skipped": report.skipped, "telemetry": report.telemetry},
+                     indent=2))
     return 0
+
+
+MAX_TOP_K = 1000
+
+
+def top_k_arg(raw: str) -> int:
+    """argparse type for --top-k: an integer in [1, MAX_TOP_K] (-1 would silently drop the last hit)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, {MAX_TOP_K}], got '{raw}'") from None
+    if not 1 <= value <= MAX_TOP_K:
+        raise argparse.ArgumentTypeError(f"must be in [1, {MAX_TOP_K}], got {value}")
+    return value
+
+
+def _query_record(rec: object) -> dict:
+    """A query line: an object with a string or integer `id` and a non-blank string `query`."""
+    if not isinstance(rec, dict):
+        raise ValueError("not a JSON object")
+    qid, query = rec.get("id"), rec.get("query")
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)):
+        raise ValueError(f"'id' must be a string or an integer, got {type(qid).__name__}")
+    if not isinstance(query, str) or not query.strip():  # null must not be searched as the text "None"
+        raise ValueError(f"'query' must be a non-empty string, got {type(query).__name__}")
+    return rec
 
 
 def read_queries(path: str) -> tuple[list[dict], int]:
@@ -67,10 +101,7 @@ def read_queries(path: str) -> tuple[list[dict], int]:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
-                if not isinstance(rec, dict) or "id" not in rec or not str(rec.get("query", "")).strip():
-                    raise ValueError("needs 'id' and a non-empty 'query'")
-                good.append(rec)
+                good.append(_query_record(json.loads(line)))
             except (json.JSONDecodeError, ValueError) as err:
                 bad += 1
                 log.warning("%s line %d skipped: %s", path, n, err)
@@ -107,6 +138,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from sopr_rag.pipeline import SopragRetriever
 
     cfg = load_settings(args)
+    if not args.question.strip():
+        raise ValueError("the question must contain a non-space character")
     answer = SopragRetriever(SopIndex.load(args.index), cfg).answer(args.question, args.top_k, args.generate)
     if args.json:
         print(json.dumps(answer, indent=2))
@@ -151,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="batch search: queries JSONL -> results JSONL")
     p.add_argument("--index", required=True)
     p.add_argument("--queries", required=True)
-    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--top-k", type=top_k_arg, default=10, help=f"hits per query, 1..{MAX_TOP_K}")
     p.add_argument("--out", required=True)
     p.add_argument("--method", default="soprag", help="soprag (default) or a baseline: bm25|dense|hybrid|graph")
     _add_settings(p)
@@ -159,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one question with cited steps")
     p.add_argument("question")
     p.add_argument("--index", required=True)
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--top-k", type=top_k_arg, default=3, help=f"procedures, 1..{MAX_TOP_K}")
     p.add_argument("--generate", action="store_true", help="also write an LLM answer grounded in the steps")
     p.add_argument("--json", action="store_true")
     _add_settings(p)

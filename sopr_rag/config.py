@@ -25,6 +25,11 @@ class ExpertConfig(StrictModel):
     embed_threshold: float = Field(0.55, ge=-1, le=1, description="cosine for embedding entity links")
     max_embed_links: int = Field(5, ge=0)
     causal_contrast_weight: float = Field(0.5, ge=0, description="weight of pruned-set IDF condition overlap")
+    causal_facet_weight: float = Field(0.0, ge=0, description="bonus: activation of the best node of a second kind")
+    component_links: int = Field(3, ge=0, description="components a query may link to by meaning")
+    component_min_sim: float = Field(0.3, ge=-1, le=1, description="cosine a meaning link needs")
+    component_margin: float = Field(0.1, ge=0, description="meaning links within this of the best one")
+    propose: int = Field(10, ge=0, description="candidates each graph expert adds from the whole corpus")
     flow_lexical_weight: float = Field(0.3, ge=0, le=1, description="token overlap share of step matching")
 
 
@@ -39,6 +44,20 @@ class GateConfig(StrictModel):
     prior: dict[Literal["entity", "causal", "flow"], float] = Field(
         default_factory=lambda: {"entity": 0.5, "causal": 2.5, "flow": 0.8},
         description="multiplies the intent weights before normalising: each expert's stand-alone reliability")
+
+
+class CardsConfig(StrictModel):
+    """Procedure Cards: rule-based always; `llm` adds an LLM-built card per SOP at index time (cached by hash)."""
+
+    mode: Literal["rules", "llm"] = "rules"
+    backend: Literal["hf", "vllm", "openai"] = "vllm"  # vllm: in-process batched (fastest on CPU)
+    model: str | None = None  # None -> qwen2.5-coder-0.5b-instruct when installed, else smollm2-135m-instruct
+    base_url: str | None = None  # for the openai backend
+    max_doc_chars: int = Field(2500, ge=200, le=20000, description="SOP text (code blocks dropped) shown to the LLM")
+    max_new_tokens: int = Field(256, ge=32, le=2048)
+    batch_size: int = Field(32, ge=1, description="prompts per generate() call (vLLM batches them)")
+    repair: bool = True  # one repair turn for a reply that fails validation
+    cache_path: str | None = None  # None -> runtime cache_dir("sopr_rag")/card_cache.jsonl
 
 
 VOTERS = ("bm25", "dense", "card_dense", "card_bm25")
@@ -59,6 +78,7 @@ class FusionConfig(StrictModel):
     trust_k: int = Field(5, ge=0, description="lexical trust: overlap of the BM25 and dense top-k (0 = off)")
     trust_full: float = Field(0.4, ge=0, le=1, description="agreement at which lexical voters get full weight")
     trust_floor: float = Field(0.2, ge=0, le=1, description="lexical weight never drops below this")
+    trust_top1_k: int = Field(0, ge=0, description="full trust when BM25's top hit is in dense's top-k (0 = off)")
     # weighted / rrf (the first design): card stage 1 + gated experts
     stage1_weight: float = Field(0.5, ge=0, le=1, description="share of the normalised stage-1 card score")
     rrf_k: int = Field(60, ge=0)
@@ -79,9 +99,28 @@ class AnswerConfig(StrictModel):
     max_new_tokens: int = Field(200, ge=1, le=1024)
 
 
+class ServeConfig(StrictModel):
+    """HTTP limits of `python -m sopr_rag serve`."""
+
+    max_body_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024, description="larger request bodies get 413")
+    generate_queue: int = Field(2, ge=1, le=64, description="/ask generations running or waiting; more get 503")
+    generate_timeout_s: float = Field(60.0, gt=0, le=3600, description="an /ask generation slower than this gets 504")
+
+
+class IngestConfig(StrictModel):
+    """Per-document budget of `python -m sopr_rag index`: larger or slower documents are skipped with a reason."""
+
+    max_doc_bytes: int = Field(2_000_000, ge=1, description="files larger than this are not SOPs (logs, dumps)")
+    max_steps: int = Field(2000, ge=1, description="more steps than this is not one SOP (checked before embedding)")
+    max_parse_seconds: float = Field(60.0, gt=0, description="a document whose parsing takes longer is skipped")
+
+
 class SopragConfig(StrictModel):
     stage1: Stage1Config = Stage1Config()
     experts: ExpertConfig = ExpertConfig()
     gate: GateConfig = GateConfig()
     fusion: FusionConfig = FusionConfig()
     answer: AnswerConfig = AnswerConfig()
+    cards: CardsConfig = CardsConfig()
+    ingest: IngestConfig = IngestConfig()
+    serve: ServeConfig = ServeConfig()

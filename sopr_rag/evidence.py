@@ -33,6 +33,8 @@ def lexical_trust(bm25: list[str], dense: list[str], cfg: FusionConfig) -> float
     k = cfg.trust_k
     if not bm25 or not dense or k <= 0:
         return 1.0
+    if cfg.trust_top1_k > 0 and bm25[0] in dense[:cfg.trust_top1_k]:
+        return 1.0  # dense corroborates BM25's best hit: the lexical match is not incidental
     agree = len(set(bm25[:k]) & set(dense[:k])) / k
     if cfg.trust_full <= 0:
         return 1.0

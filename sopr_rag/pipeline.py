@@ -1,15 +1,18 @@
-"""SOPRAG retrieval: evidence (lexical + dense) -> pruning -> entity/causal/flow experts -> fusion -> cited steps.
+"""SOPRAG retrieval: evidence (lexical + dense) -> candidates (+ graph-expert proposals) -> expert votes -> cited steps.
 
 Default (fusion.method = "evidence"): the evidence ranking of sopr_rag/evidence.py (whole-document
-BM25 weighted by the query's lexical trust, chunk dense, card dense) is always on; its top-M
-(stage1.top_m) procedures are scored by the experts, and the final score adds each expert's vote:
+BM25 weighted by the query's lexical trust, chunk dense, card dense) is always on. The candidates are
+its top-M (stage1.top_m) plus what the graph experts propose from the WHOLE corpus (experts.propose
+each): the component graph (experts/components.py, the entity expert of this design) its best-linked
+procedures, the causal section graph its best-activated ones, so a procedure every voter ranked low can
+still be found. Each voting expert then ranks the candidates and the final score adds its vote:
 
     score(d) = evidence(d) + sum_e v_e / (k + rank_e(d)),   v_e = expert_votes[e] + gated_votes * 3 * g_e
 
-so an expert can only move procedures the evidence already found, and with every v_e = 0 SOPRAG is
-the evidence ranking. Measured (README): of the experts only the causal one improves document
-ranking; entity and flow votes made it worse at every weight tried, so they default to 0 and the
-flow expert serves step selection.
+(ranks are competition ranks: tied scores share one; evidence(d) = 0 for a proposal no voter listed),
+so with every v_e = 0 SOPRAG is the evidence ranking. Measured (README): the causal vote helps; the
+component vote needs LLM cards (component functions and aliases) to link symptom queries; the flow
+expert serves step selection.
 
 The first design (fusion.method = "weighted"), card stage 1 only:
 
@@ -31,8 +34,9 @@ from sopr_rag.config import SopragConfig
 from sopr_rag.evidence import Evidence, card_rankings
 from sopr_rag.experts import causal, entity, flow
 from sopr_rag.experts.base import Query
+from sopr_rag.experts.components import ComponentGraph
 from sopr_rag.gate import EXPERTS, Gate
-from sopr_rag.retrieval.fusion import by_score, minmax, rrf, wrrf
+from sopr_rag.retrieval.fusion import by_score, minmax, rrf, tied_ranks, wrrf
 from sopr_rag.types import SearchHit, SearchResult
 
 
@@ -44,6 +48,7 @@ class SopragRetriever:
         self.cfg = cfg or SopragConfig()
         self.gate = gate or Gate(self.cfg.gate)
         self.evidence = Evidence(index, self.cfg.fusion, self.cfg.stage1.candidates)
+        self._corpus: dict[str, Any] | None = None
 
     def stage1(self, query: Query) -> list[tuple[str, float]]:
         c = self.cfg.stage1
@@ -86,8 +91,15 @@ class SopragRetriever:
         self.last_debug = {"gate_source": source, "entity_links": links}
         return result
 
+    def corpus(self) -> dict[str, Any]:
+        """Corpus-wide expert structures (all documents, the component graph), built once per loaded index."""
+        if self._corpus is None or self._corpus["docs"] is not self.index.docs:
+            self._corpus = {"docs": self.index.docs, "all": list(self.index.docs.values()),
+                            "components": ComponentGraph(list(self.index.docs.values()))}
+        return self._corpus
+
     def _search_evidence(self, query: Query, top_k: int, timings: dict[str, float], t0: float) -> SearchResult:
-        f = self.cfg.fusion
+        f, ecfg = self.cfg.fusion, self.cfg.experts
         t1 = time.perf_counter()
         rankings = self.evidence.rankings(query)
         voter_w, trust = self.evidence.weights(rankings)
@@ -104,30 +116,37 @@ class SopragRetriever:
         votes = self.expert_votes(weights)
         timings["gate"] = _ms(t1)
         t1 = time.perf_counter()
-        docs = [self.index.docs[d] for d, _ in pruned]
-        ecfg = self.cfg.experts
+        candidates = [d for d, _ in pruned]
         expert_scores: dict[str, dict[str, float]] = {}
         links: dict[str, float] = {}
-        reached: dict[str, list[int]] = {}
+        if votes["entity"] > 0:  # the component graph scores the whole corpus; its best add candidates
+            ent_all, links = self.corpus()["components"].score(query, ecfg)
+            candidates += [d for d, _ in by_score(ent_all)[:ecfg.propose]]
+        if votes["causal"] > 0 and ecfg.propose > 0:
+            candidates += causal.propose(query, self.corpus()["all"], ecfg, ecfg.propose)
+        candidates = list(dict.fromkeys(candidates))
+        proposed = [d for d in candidates if d not in dict(pruned)]
+        docs = [self.index.docs[d] for d in candidates]
         if votes["entity"] > 0:
-            expert_scores["entity"], links = entity.score(query, docs, ecfg)
+            expert_scores["entity"] = {d: ent_all[d] for d in candidates if d in ent_all}
         # always scored: the steps its activated chains reach also feed step selection
         expert_scores["causal"], reached = causal.score(query, docs, ecfg)
         if votes["flow"] > 0:
             expert_scores["flow"] = flow.score(query, docs, ecfg)
         timings["experts"] = _ms(t1)
-        fused = dict(pruned)
+        fused = {d: ev.get(d, 0.0) for d in candidates}
         for e, scores in expert_scores.items():
-            if votes[e] > 0:
-                order = [d for d, _ in by_score(scores)]
-                for d, s in wrrf([order], [votes[e]], f.rrf_k):
-                    fused[d] += s
+            if votes[e] > 0:  # a vote by rank among the candidates; tied scores share a rank
+                for d, r in tied_ranks({d: s for d, s in scores.items() if s > 0}).items():
+                    fused[d] += votes[e] / (f.rrf_k + r)
         hits = self._hits(query, by_score(fused)[:top_k], reached,
-                          lambda d: {"evidence": ev[d], "trust": trust, **{e: s[d] for e, s in expert_scores.items()}})
+                          lambda d: {"evidence": ev.get(d, 0.0), "trust": trust,
+                                     **{e: s.get(d, 0.0) for e, s in expert_scores.items()}})
         timings["total"] = _ms(t0)
         total = sum(votes.values())
         shown = {e: v / total for e, v in votes.items()} if total > 0 else dict(weights)
-        self.last_debug = {"gate_source": source, "entity_links": links, "trust": trust, "voters": voter_w}
+        self.last_debug = {"gate_source": source, "entity_links": links, "trust": trust, "voters": voter_w,
+                           "proposed": proposed}
         return SearchResult(query=query.text, hits=hits, expert_weights=shown, timings_ms=timings)
 
     def _hits(self, query: Query, ranked: list[tuple[str, float]], reached: dict[str, list[int]],
@@ -164,13 +183,17 @@ class SopragRetriever:
             "steps": result.hits[0].steps if result.hits else [], "expert_weights": result.expert_weights,
             "answer": None}
         if (self.cfg.answer.generate if generate is None else generate) and out["steps"]:
-            cited = "\n".join(f"[{s['doc_id']}#{s['number']}] {s['text']}" for s in out["steps"])
-            prompt = [{"role": "system", "content": "Answer the operator using ONLY the cited steps below. "
-                       "Cite steps as [doc#step]. If the steps do not answer the question, say so.\n" + cited},
-                      {"role": "user", "content": question}]
-            gen = self.gate.llm().generate([prompt], SamplingParams(max_new_tokens=self.cfg.answer.max_new_tokens))
-            out["answer"] = gen[0].text.strip()
+            out["answer"] = self.grounded_answer(question, out["steps"])
         return out
+
+    def grounded_answer(self, question: str, steps: list[dict[str, Any]]) -> str:
+        """The LLM's answer to `question` from the cited `steps` only (the API runs it off the query lock)."""
+        cited = "\n".join(f"[{s['doc_id']}#{s['number']}] {s['text']}" for s in steps)
+        prompt = [{"role": "system", "content": "Answer the operator using ONLY the cited steps below. "
+                   "Cite steps as [doc#step]. If the steps do not answer the question, say so.\n" + cited},
+                  {"role": "user", "content": question}]
+        gen = self.gate.llm().generate([prompt], SamplingParams(max_new_tokens=self.cfg.answer.max_new_tokens))
+        return gen[0].text.strip()
 
 
 def _ms(t0: float) -> float:

@@ -1,4 +1,9 @@
-"""`python -m sparse_align {distill,train,evaluate,timing,run} [--scale small|full] [--config X.yaml] [key=value ...]`"""
+"""`python -m sparse_align <verb> [--config X.yaml | --scale small|full] [key=value ...]`
+
+distill, train, evaluate (the single-sample comparison), timing, run (= distill + train + evaluate);
+issue 14's protocol: junctions (where the one-token gain is, per detector), sweep (w on training
+prompts), posttrain (the post-trained stand-in), powered (the paired, powered evaluation), run-powered
+(= distill + train + powered), export-head (ship the trained head for the demo)."""
 
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from sparse_align.config import SIAConfig
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sparse_align", description=__doc__)
-    parser.add_argument("command", choices=["distill", "train", "evaluate", "timing", "run"],
-                        help="run = distill + train + evaluate")
+    parser.add_argument("command", choices=["distill", "train", "evaluate", "timing", "run", "junctions", "sweep",
+                                            "posttrain", "powered", "run-powered", "export-head"],
+                        help="run = distill + train + evaluate; run-powered = distill + train + powered")
     parser.add_argument("--scale", choices=["small", "full"], default="small",
                         help="picks experiments/configs/sia/<scale>.yaml when --config is not given")
     parser.add_argument("--config", default=None)
@@ -30,17 +36,20 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     set_threads(args.threads)
-    from sparse_align import pipeline
+    from sparse_align import pipeline, stages
 
     model, tok = pipeline.load_base(cfg)
-    if args.command in ("distill", "run"):
+    if args.command in ("distill", "run", "run-powered"):
         pipeline.distill(cfg, model, tok)
-    if args.command in ("train", "run"):
+    if args.command in ("train", "run", "run-powered"):
         pipeline.train(cfg, model, tok)
     if args.command in ("evaluate", "run"):
         pipeline.evaluate(cfg, model, tok)
-    if args.command == "timing":
-        pipeline.timing(cfg, model, tok)
+    single = {"timing": pipeline.timing, "junctions": stages.junctions, "sweep": stages.sweep,
+              "posttrain": stages.posttrain, "powered": stages.powered, "run-powered": stages.powered,
+              "export-head": stages.export_head}
+    if args.command in single:
+        single[args.command](cfg, model, tok)
     return 0
 
 

@@ -1,7 +1,8 @@
 """`python -m sparse_align.demo`: SIA on the real SmolLM2 in about two minutes on a CPU.
 
-Uses the value model of the last `make align-eval` run when there is one; otherwise distils a toy one
-from VADER on 4 prompts (seconds of data: it shows the pipeline, not a good value model). Then it
+Uses the value head shipped in sparse_align/assets (sha256-checked; `python -m sparse_align export-head`
+writes it from a trained run), else the value model of the last `make align-eval` run, else distils a toy
+one from VADER on 4 prompts (it shows the pipeline, not a good value model). Then it
 samples one held-out prompt with base sampling and with SIA, marking the steered junction tokens.
 """
 
@@ -18,6 +19,7 @@ from sparse_align.steer.calibrate import tau_for_rate
 from sparse_align.steer.decode import generate_steered, render_prompt
 from sparse_align.value.data import generate_distill_data
 from sparse_align.value.model import ValueModel, load_backbone
+from sparse_align.value.ship import SHIPPED, load_shipped
 from sparse_align.value.train import train_value_head
 
 
@@ -27,7 +29,11 @@ def main() -> None:
     set_threads(1)
     model, tok = load_backbone("smollm2-135m-instruct"), load_tokenizer("smollm2-135m-instruct")
     trained = cache_dir("sia/full") / "value_model"
-    if (trained / "value_config.json").is_file():
+    shipped = load_shipped(model)
+    if shipped is not None:
+        print(f"using the shipped value head ({SHIPPED})")
+        vm = shipped
+    elif (trained / "value_config.json").is_file():
         print(f"using the value model from {trained}")
         vm = ValueModel.load(trained, backbone=model)
     else:

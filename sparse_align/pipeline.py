@@ -15,7 +15,7 @@ from runtime.device import pick_device
 from runtime.logging import get_logger, read_jsonl
 from runtime.paths import cache_dir, results_dir
 from sparse_align.config import SIAConfig
-from sparse_align.eval.tasks import TEACHER, split_prompts
+from sparse_align.eval.tasks import COMPLETION_TASKS, TEACHER, split_prompts
 from sparse_align.rewards import make_reward
 from sparse_align.rewards.llm_judge import LLMJudgeReward
 from sparse_align.value.model import ValueModel, load_backbone
@@ -51,9 +51,12 @@ def distill(cfg: SIAConfig, model: Any = None, tok: Any = None) -> list[dict[str
 
     if model is None:
         model, tok = load_base(cfg)
-    prompts = split_prompts(cfg.eval.task, "train", cfg.distill.num_prompts)
+    prompts = split_prompts(cfg.eval.task, "train", cfg.distill.num_prompts)  # None: every training prompt
     teacher = make_teacher(cfg.eval.task)
-    return generate_distill_data(model, tok, prompts, teacher, cfg.distill, run_dir(cfg) / "distill.jsonl")
+    # None: distil at the evaluation length, so V is trained on the prefixes steering will see
+    dcfg = cfg.distill.model_copy(update={"max_new_tokens": cfg.distill.max_new_tokens or cfg.eval.max_new_tokens})
+    return generate_distill_data(model, tok, prompts, teacher, dcfg, run_dir(cfg) / "distill.jsonl",
+                                 completion=cfg.eval.task in COMPLETION_TASKS)
 
 
 def train(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, float]:

@@ -27,6 +27,13 @@ TORCH_LIBRARY(llmsys, m) {
   // y = x @ weight.T for 1..8 rows, fp32 inference (csrc/cpu/small_m_linear.cpp): a GEMV that streams the
   // weights once for all rows, for speculative verification where CPU GEMMs at small M cost ~1.5x a GEMV.
   m.def("small_m_linear(Tensor x, Tensor weight) -> Tensor");
+  // y = silu(x @ gate.T) * (x @ up.T) with gate_up = [gate; up] ([2I, K]), 1..8 rows: a Llama MLP's first
+  // half in one weight pass, without the [M, 2I] intermediate (same file).
+  m.def("small_m_swiglu(Tensor x, Tensor gate_up) -> Tensor");
+  // Batch-1 attention of T new tokens against a preallocated KV cache (csrc/cpu/decode_attention.cpp):
+  // RoPE, the new k/v written into `cache` [2, KV, C, D] at slots past.., tree mask [T, T] (None = causal).
+  m.def("decode_attention(Tensor qkv, Tensor cos, Tensor sin, Tensor positions, Tensor(a!) cache, int past,"
+        " Tensor? tree_mask, int heads, float scale) -> Tensor");
   m.def("rmsnorm_residual_bwd(Tensor grad_y, Tensor grad_summed, Tensor summed, Tensor weight, Tensor rstd)"
         " -> (Tensor grad_x, Tensor grad_weight)");
 }

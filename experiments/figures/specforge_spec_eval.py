@@ -1,4 +1,6 @@
-"""Figures from experiments/results/spec_eval.json: tau per benchmark and speed-up vs draft depth / tree size.
+"""Figures from experiments/results/spec_eval.json: tau per benchmark, speed-up vs draft depth / tree size, and
+(when the run has side-by-side methods or vLLM baselines, e.g. spec_compare.json) tokens/s per method per
+benchmark with tau, plus per-position acceptance.
 
     python experiments/figures/specforge_spec_eval.py [spec_eval.json] [out_dir]
 """
@@ -15,6 +17,46 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from runtime.paths import results_dir  # noqa: E402
+from speculative.evaluate.report import compare_rows  # noqa: E402
+
+
+def plot_compare(report: dict, out_dir: Path) -> Path | None:
+    """Tokens/s of every method (ours, then vLLM's) per benchmark, annotated with tau and speed-up vs our AR;
+    right: P(at least i drafted tokens accepted) per method on the first benchmark."""
+    benches = [b for b in report.get("engine", {}) if len(compare_rows(report, b)) > 2]
+    if not benches:
+        return None
+    fig, axes = plt.subplots(len(benches), 2, figsize=(12, 3.6 * len(benches)), squeeze=False,
+                             gridspec_kw={"width_ratios": [2.2, 1]})
+    for row, bench in zip(axes, benches):
+        rows = compare_rows(report, bench)
+        names = [r["method"] for r in rows]
+        tps = [r["tokens_per_s"] for r in rows]
+        colors = ["#999999" if "AR" in n or n.endswith("autoregressive") else
+                  "#dd8452" if n.startswith("vLLM") else "#4c72b0" for n in names]
+        ax = row[0]
+        ax.bar(range(len(rows)), tps, color=colors)
+        ax.axhline(rows[0]["tokens_per_s"], color="grey", lw=0.8, ls="--")
+        ax.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("tokens / s")
+        ax.set_ylim(0, 1.25 * max(tps))
+        ax.set_title(f"{bench}: tokens/s (label: tau, speed-up vs our AR)")
+        for i, r in enumerate(rows):
+            tau = f"{r['tau']:.2f}" if r.get("tau") is not None else "-"
+            ax.text(i, tps[i], f"{tau}\n{r['speedup']:.2f}x", ha="center", va="bottom", fontsize=7)
+        ax = row[1]
+        for r in rows:
+            if r.get("reach"):
+                ax.plot(range(1, len(r["reach"]) + 1), r["reach"], "o-", ms=3, label=r["method"])
+        ax.set_xlabel("draft position i")
+        ax.set_ylabel("P(>= i accepted)")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    path = out_dir / "specforge_compare.png"
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
 
 
 def plot(report: dict, out_dir: Path) -> list[Path]:
@@ -53,6 +95,9 @@ def plot(report: dict, out_dir: Path) -> list[Path]:
         written.append(out_dir / "specforge_speedup_sweep.png")
         fig.savefig(written[-1], dpi=150)
         plt.close(fig)
+    compare = plot_compare(report, out_dir)
+    if compare is not None:
+        written.append(compare)
     return written
 
 

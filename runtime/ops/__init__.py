@@ -27,13 +27,14 @@ import torch
 
 from runtime.ops.library import why_unavailable
 from runtime.ops.reference import (
+    decode_attention_reference,
     rmsnorm_residual_reference,
     soft_cross_entropy_from_target_reference,
     soft_cross_entropy_reference,
 )
 
 __all__ = ["soft_cross_entropy", "soft_cross_entropy_from_target", "rmsnorm_residual", "small_m_linear",
-           "use_small_m_linears", "SMALL_M_MAX", "set_impl",
+           "use_small_m_linears", "decode_linear", "decode_swiglu", "decode_attention", "SMALL_M_MAX", "set_impl",
            "current_impl", "why_unavailable", "soft_cross_entropy_reference", "IMPLS", "DEFAULT_CHUNK"]
 
 IMPLS = ("reference", "cpu", "cuda", "triton")
@@ -166,6 +167,44 @@ def small_m_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     if not _small_m_available():
         return torch.nn.functional.linear(x, weight, bias)
     return _small_m_call(x, weight, bias)
+
+
+def _has_cpu_op(name: str) -> bool:
+    """The CPU library is in use and has op `name` (builds of runtime._C older than the op lack it)."""
+    return _small_m_available() and hasattr(torch.ops.llmsys, name)
+
+
+def _decode_ready(x: torch.Tensor) -> bool:
+    return x.dtype == torch.float32 and x.device.type == "cpu"
+
+
+# Decoding ops: called hundreds of times per generated token, so they skip the per-call checks of the ops
+# above. Their contract: inference only (no autograd), and x [M, K] 2-D; anything the CPU kernels do not
+# take (other devices or dtypes, M > SMALL_M_MAX) runs in torch with the same result.
+def decode_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x @ weight.T: the small-M kernel for 1..SMALL_M_MAX fp32 CPU rows, else F.linear."""
+    if x.shape[0] <= SMALL_M_MAX and _decode_ready(x) and _small_m_available():
+        return torch.ops.llmsys.small_m_linear(x, weight)
+    return torch.nn.functional.linear(x, weight)
+
+
+def decode_swiglu(x: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
+    """silu(x @ gate.T) * (x @ up.T) for gate_up = [gate; up] ([2I, K]): one weight pass, no [M, 2I] buffer."""
+    if x.shape[0] <= SMALL_M_MAX and _decode_ready(x) and _has_cpu_op("small_m_swiglu"):
+        return torch.ops.llmsys.small_m_swiglu(x, gate_up)
+    gu = torch.nn.functional.linear(x, gate_up)
+    inner = gate_up.shape[0] // 2
+    return torch.nn.functional.silu(gu[:, :inner]) * gu[:, inner:]
+
+
+def decode_attention(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: torch.Tensor,
+                     cache: torch.Tensor, past: int, tree_mask: torch.Tensor | None, heads: int,
+                     scale: float) -> torch.Tensor:
+    """Batch-1 attention of T new tokens against a preallocated KV cache; writes their keys/values into
+    `cache` [2, KV, C, D] at slots past..past+T-1. See csrc/cpu/decode_attention.cpp for the arguments."""
+    if _decode_ready(qkv) and cache.is_contiguous() and _has_cpu_op("decode_attention"):
+        return torch.ops.llmsys.decode_attention(qkv, cos, sin, positions, cache, past, tree_mask, heads, scale)
+    return decode_attention_reference(qkv, cos, sin, positions, cache, past, tree_mask, heads, scale)
 
 
 def use_small_m_linears(model: torch.nn.Module) -> int:

@@ -118,3 +118,18 @@ torch.library.register_autograd(_RMS_FWD, _rms_backward, setup_context=_rms_setu
 @torch.library.register_fake("llmsys::small_m_linear")
 def _small_m_linear_fake(x, weight):
     return x.new_empty((x.shape[0], weight.shape[0]))
+
+
+def _small_m_swiglu_fake(x, gate_up):
+    return x.new_empty((x.shape[0], gate_up.shape[0] // 2))
+
+
+def _decode_attention_fake(qkv, cos, sin, positions, cache, past, tree_mask, heads, scale):
+    return qkv.new_empty((qkv.shape[0], heads * cache.shape[-1]))
+
+
+# the decoding ops are newer than some installed builds of runtime._C (`make setup` rebuilds it); the
+# Python side falls back to torch where an op is missing (runtime/ops/__init__.py: has_op)
+for _name, _fake in (("small_m_swiglu", _small_m_swiglu_fake), ("decode_attention", _decode_attention_fake)):
+    if hasattr(torch.ops.llmsys, _name):
+        torch.library.register_fake(f"llmsys::{_name}")(_fake)

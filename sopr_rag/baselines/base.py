@@ -17,7 +17,10 @@ from pydantic import Field
 
 from runtime.checkpoint import atomic_write_json
 from runtime.config import StrictModel
+from runtime.logging import get_logger
 from sopr_rag.types import Procedure, SearchHit, SearchResult
+
+log = get_logger("sopr_rag.baselines")
 
 
 class IndexLike(Protocol):
@@ -55,9 +58,12 @@ class Manifest:
         self.path, self.settings = path, settings
         self.hashes: dict[str, str] = {}
         if path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("settings") == settings:  # different chunking etc. -> rebuild everything
-                self.hashes = dict(data.get("hashes", {}))
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if data.get("settings") == settings:  # different chunking etc. -> rebuild everything
+                    self.hashes = dict(data.get("hashes", {}))
+            except (OSError, ValueError, AttributeError, TypeError) as err:  # damaged: rebuild, never crash
+                log.warning("baseline manifest %s is damaged (%s); rebuilding that baseline", path, err)
 
     def plan(self, procedures: dict[str, Procedure]) -> SyncPlan:
         stale = [d for d, h in self.hashes.items() if procedures.get(d) is None or procedures[d].content_hash != h]

@@ -25,8 +25,8 @@ class DenseRetriever:
         try:
             self.dense = (DenseIndex.load(self.dir / "faiss", embedder) if self.manifest.hashes
                           else DenseIndex(embedder))
-        except (FileNotFoundError, ValueError) as err:  # damaged or missing: rebuild, never crash
-            log.warning("rebuilding dense baseline index: %s", err)
+        except Exception as err:  # noqa: BLE001 - damaged or missing (faiss raises RuntimeError): rebuild
+            log.warning("rebuilding dense baseline index %s: %s: %s", self.dir / "faiss", type(err).__name__, err)
             self.manifest.hashes = {}
             self.dense = DenseIndex(embedder)
         self.doc_of = {pid: pid.rsplit("#", 1)[0] for pid in self.dense.ids}

@@ -63,12 +63,17 @@ class GraphRetriever:
                                                                "embedder": type(embedder).__name__})
         self.passages: dict[str, dict] = {}
         if self.manifest.hashes and (self.dir / "extract.json").is_file():
-            self.passages = json.loads((self.dir / "extract.json").read_text(encoding="utf-8"))
+            try:
+                self.passages = json.loads((self.dir / "extract.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError) as err:  # damaged: rebuild from the procedures, never crash
+                log.warning("graph baseline %s is damaged (%s); rebuilding it", self.dir / "extract.json", err)
+        if not self.passages:  # nothing usable on disk: every document must be extracted again
+            self.manifest.hashes = {}
         try:
             self.entity_index = DenseIndex.load(self.dir / "entities", embedder) if self.passages \
                 else DenseIndex(embedder)
-        except (FileNotFoundError, ValueError) as err:
-            log.warning("rebuilding graph baseline: %s", err)
+        except Exception as err:  # noqa: BLE001 - faiss raises RuntimeError on a damaged file
+            log.warning("rebuilding graph baseline: %s: %s", type(err).__name__, err)
             self.manifest.hashes, self.passages = {}, {}
             self.entity_index = DenseIndex(embedder)
         self._sync()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sopr_rag.baselines.base import BaselineConfig, IndexLike, Manifest, best_per_doc, to_result
+from sopr_rag.baselines.base import BaselineConfig, IndexLike, Manifest, best_per_doc, log, to_result
 from sopr_rag.retrieval.chunking import chunk_procedure, strip_front_matter
 from sopr_rag.retrieval.lexical import BM25Index
 from sopr_rag.types import SearchResult
@@ -21,10 +21,14 @@ class BM25Retriever:
         self.manifest = Manifest(self.dir / "manifest.json", settings)
         self.doc_of: dict[str, str] = {}
         if not self.manifest.plan(self.procedures).changed and (self.dir / "bm25").is_dir():
-            self.bm25 = BM25Index.load(self.dir / "bm25")
-            self.doc_of = {pid: pid.rsplit("#", 1)[0] if chunked else pid for pid in self.bm25.ids}
-        else:
-            self._rebuild()
+            try:
+                self.bm25 = BM25Index.load(self.dir / "bm25")
+                self.doc_of = {pid: pid.rsplit("#", 1)[0] if chunked else pid for pid in self.bm25.ids}
+                return
+            except Exception as err:  # noqa: BLE001 - any damage (JSON, bm25s arrays): rebuild, never crash
+                log.warning("%s baseline at %s is damaged (%s: %s); rebuilding it", self.name, self.dir / "bm25",
+                            type(err).__name__, err)
+        self._rebuild()
 
     def _rebuild(self) -> None:
         ids, texts = [], []

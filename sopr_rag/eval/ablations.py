@@ -8,6 +8,7 @@
     no-trust        evidence fusion without the lexical-trust weight (fusion.trust_k = 0)
     no-card-dense   evidence fusion without the Procedure-Card dense voter
     first-design    the previous default: card stage 1 + gated experts, weighted fusion (fusion.method = weighted)
+    no-proposals    the graph experts only re-rank the evidence top-M (experts.propose = 0)
 
 With the default evidence fusion the gate only matters when experts vote through it (gated_votes > 0),
 so uniform-gate / oracle-intent run with gated_votes = 1 and compare with gated-experts (the rules gate).
@@ -22,7 +23,7 @@ from sopr_rag.config import SopragConfig
 from sopr_rag.gate import EXPERTS
 
 ABLATIONS = ("no-pruning", "uniform-gate", *(f"-{e}" for e in EXPERTS), "oracle-intent", "gated-experts", "no-trust",
-             "no-card-dense", "first-design")
+             "no-card-dense", "first-design", "no-proposals")
 
 
 class FixedGate:
@@ -74,6 +75,8 @@ def make_ablation(name: str, index: Any, cfg: SopragConfig, intent_of: dict[str,
         return SopragRetriever(index, cfg.model_copy(update={"fusion": fusion.model_copy(update={"voters": voters})}))
     if name == "first-design":
         return SopragRetriever(index, cfg.model_copy(update={"fusion": fusion.model_copy(update={"method": "weighted"})}))
+    if name == "no-proposals":
+        return SopragRetriever(index, cfg.model_copy(update={"experts": cfg.experts.model_copy(update={"propose": 0})}))
     if name.startswith("-") and name[1:] in EXPERTS:
         dropped, base = name[1:], Gate(cfg.gate)
         votes = {**fusion.expert_votes, dropped: 0.0}

@@ -54,13 +54,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             setattr(spec, key, getattr(args, key))
     if args.queries:
         spec.queries = args.queries
-    if not spec.index and spec.corpus:  # default: a per-corpus index in the project cache, never in git
-        spec.index = str(cache_dir("sopr_rag") / f"index-{Path(spec.corpus).resolve().name}")
+    soprag_cfg = load_config(SopragConfig, args.config, args.set)
+    if not spec.index and spec.corpus:  # default: a per-corpus (and card mode) index in the project cache
+        suffix = "" if soprag_cfg.cards.mode == "rules" else "-llmcards"
+        spec.index = str(cache_dir("sopr_rag") / f"index-{Path(spec.corpus).resolve().name}{suffix}")
     if not spec.index or not spec.queries:
         raise ValueError("evaluate needs --index (or --corpus) and at least one --queries file")
-    soprag_cfg = load_config(SopragConfig, args.config, args.set)
     if spec.corpus:
-        index, _ = SopIndex.build(spec.corpus, spec.index)
+        from sopr_rag.cards.llm import make_card_builder
+
+        index, _ = SopIndex.build(spec.corpus, spec.index, card_builder=make_card_builder(soprag_cfg.cards))
     else:
         index = SopIndex.load(spec.index)
     sets = [load_queries(q) for q in spec.queries]

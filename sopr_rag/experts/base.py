@@ -20,7 +20,8 @@ class DocArtifacts:
     entity: dict[str, Any]  # experts.entity.build_part
     causal: dict[str, Any]  # experts.causal.build_part
     flow: dict[str, Any]  # experts.flow.build_part
-    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # "steps" | "entities" | "causal" -> [n, d]
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # steps|entities|causal|components -> [n, d]
+    card: dict[str, Any] | None = None  # the LLM Procedure Card (cards.schema.LLMCard dump), None: rules only
     step_tokens: list[set[str]] = field(default_factory=list)  # filled on load (lexical step match)
     derived: dict[str, Any] = field(default_factory=dict)  # query-time lookups derived on load, never saved
 

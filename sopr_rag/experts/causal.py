@@ -1,14 +1,23 @@
-"""Causal expert: symptom/condition -> cause -> action chains, scored by how far the query reaches.
+"""Causal expert: a section graph per SOP (symptom / condition / cause -> action), scored by how far the query reaches.
 
-Per procedure: symptom nodes (triggers, or the scope when no triggers are written), condition nodes
-(preconditions, branch conditions, applicability), cause nodes (stated causes) and action nodes (the
-steps). Edges: symptom -> cause -> action, condition -> the step it guards, symptom -> action when no
-cause is written. A node is activated by its cosine to the query; a chain scores the mean activation
-of its evidence nodes, and the procedure its best chain.
+Nodes per procedure, from the sections a runbook or SOP writes and from the LLM card when there is one:
+
+    condition  title, each sentence of the scope / Meaning, preconditions, branch conditions, LLM conditions
+    symptom    triggers, each sentence of the Impact / hazards (observable effects), LLM symptoms
+    cause      stated causes, troubleshooting sub-headings that name a cause ("Slow disk issue"), LLM causes
+    action     the steps (guarded ones through their condition), LLM actions
+
+Edges: symptom -> cause -> action, condition -> the step it guards, symptom -> action when no cause is
+written. A node is activated by its cosine to the query; a chain scores the mean activation of its
+evidence nodes and the procedure its best chain, plus `causal_facet_weight` x the activation of the best
+node of a second kind (a query describing both what is seen and when it happens reaches two facets).
 
 Near-twins (same symptoms, different conditions) share most evidence; the contrast term separates
 them: query-token overlap with the procedure's condition/cause text, weighted by IDF computed inside
-the pruned set, so words every twin shares count little and the distinguishing condition counts most.
+the candidate set, so words every twin shares count little and the distinguishing condition counts most.
+
+`propose` ranks the WHOLE corpus by the chains alone (no contrast), so a procedure every lexical and
+dense voter missed can still become a candidate when its symptoms match.
 """
 
 from __future__ import annotations
@@ -18,40 +27,56 @@ from collections import Counter
 
 import numpy as np
 
+from sopr_rag.cards.schema import LLMCard
 from sopr_rag.config import ExpertConfig
 from sopr_rag.experts.base import DocArtifacts, Query, cosines
 from sopr_rag.ingest.extract import sentences
+from sopr_rag.ingest.fields import field_for_label
+from sopr_rag.retrieval.identifiers import humanize
 from sopr_rag.retrieval.lexical import tokenize
 from sopr_rag.types import Procedure
 
 MAX_NODE_CHARS = 300
+MAX_SENTENCES = 6  # per section: the opening sentences carry the description
+KINDS = ("condition", "symptom", "cause", "action")
 
 
-def build_part(proc: Procedure) -> dict:
+def _cause_headings(proc: Procedure) -> list[str]:
+    """Step sub-headings that are not a standard section label: troubleshooting runbooks name causes there."""
+    heads = dict.fromkeys(s.section for s in proc.steps if s.section)
+    return [h for h in heads if h and h != proc.title and field_for_label(h) is None and len(h.split()) <= 8]
+
+
+def build_part(proc: Procedure, card: LLMCard | None = None) -> dict:
     nodes: list[dict] = []
 
     def add(kind: str, text: str, step: int | None = None) -> int:
-        nodes.append({"kind": kind, "text": text[:MAX_NODE_CHARS], "step": step})
+        nodes.append({"kind": kind, "text": humanize(text)[:MAX_NODE_CHARS], "step": step})
         return len(nodes) - 1
 
-    symptoms = [add("symptom", t) for t in proc.triggers] or [add("symptom", s) for s in sentences(proc.scope)[:2]]
+    llm = card or LLMCard()
+    symptoms = [add("symptom", t) for t in proc.triggers + llm.symptoms]
+    symptoms += [add("symptom", s) for h in proc.hazards for s in sentences(h)[:MAX_SENTENCES]]
+    if not symptoms:
+        symptoms = [add("symptom", s) for s in sentences(proc.scope)[:2]]
     symptoms.append(add("symptom", proc.title))
-    causes = [add("cause", c) for c in proc.causes]
+    causes = [add("cause", c) for c in proc.causes + llm.causes + _cause_headings(proc)]
     edges: list[list[int]] = []
     for s in symptoms:
         edges += [[s, c] for c in causes]
-    conditions = [add("condition", p) for p in proc.preconditions]
-    if proc.scope:
-        conditions.append(add("condition", proc.scope))
-    first_action = 0 if proc.steps else None
+    conditions = [add("condition", p) for p in proc.preconditions + llm.conditions]
+    conditions += [add("condition", s) for s in sentences(proc.scope)[:MAX_SENTENCES]]
     for i, step in enumerate(proc.steps):
         if step.condition:
             edges.append([add("condition", step.condition, step=i), -1 - i])  # negative = action node of step i
-    if first_action is not None:
+    if proc.steps:
         for src in (causes or symptoms) + conditions:
-            edges.append([src, -1 - first_action])
+            edges.append([src, -1])  # the procedure's first step acts on every chain
+    for a in llm.actions:  # actions of the LLM card: evidence of what the procedure does, no step index
+        node = add("action", a)
+        edges += [[c, node] for c in causes] or [[node, node]]
     return {"nodes": nodes, "edges": edges, "contrast_tokens": sorted(set(tokenize(" ".join(
-        [proc.title, proc.scope] + proc.triggers + proc.preconditions + proc.causes
+        [proc.title, proc.scope] + proc.triggers + proc.preconditions + proc.causes + llm.conditions + llm.causes
         + [s.condition for s in proc.steps if s.condition]))))}
 
 
@@ -61,6 +86,32 @@ def _pruned_idf(docs: list[DocArtifacts]) -> dict[str, float]:
     return {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
 
 
+def _prepared(doc: DocArtifacts) -> dict:
+    """Edge endpoints and node kinds as arrays, computed once per loaded document."""
+    if "causal" not in doc.derived:
+        edges = np.asarray(doc.causal["edges"], dtype=np.int64).reshape(-1, 2)
+        kinds = [n["kind"] for n in doc.causal["nodes"]]
+        doc.derived["causal"] = {"src": edges[:, 0], "dst": edges[:, 1],
+                                 "kinds": [np.flatnonzero([k == kind for k in kinds]) for kind in KINDS]}
+    return doc.derived["causal"]
+
+
+def chains(query: Query, doc: DocArtifacts, cfg: ExpertConfig) -> tuple[float, list[int]]:
+    """(best chain + facet bonus, step indices the activated chains reach) for one procedure."""
+    act = np.clip(cosines(query, doc.vectors.get("causal")), 0.0, None)
+    if len(act) != len(doc.causal["nodes"]) or not len(act):
+        return 0.0, []
+    prep = _prepared(doc)
+    src, dst = prep["src"], prep["dst"]
+    to_node = dst >= 0  # node -> node: evidence is both ends; node -> action: the source alone
+    chain = np.where(to_node, (act[src] + act[np.where(to_node, dst, 0)]) / 2.0, act[src])
+    best = float(chain.max()) if len(chain) else float(act.max())
+    steps = sorted(set((-1 - dst[~to_node & (act[src] > 0.5)]).tolist()))
+    facets = sorted((float(act[ix].max()) for ix in prep["kinds"] if len(ix)), reverse=True)
+    second = facets[1] if len(facets) > 1 else 0.0
+    return best + cfg.causal_facet_weight * second, steps
+
+
 def score(query: Query, docs: list[DocArtifacts], cfg: ExpertConfig) -> tuple[dict[str, float], dict[str, list[int]]]:
     """(procedure -> causal score, procedure -> step indices its activated chains reach)."""
     idf = _pruned_idf(docs)
@@ -68,18 +119,16 @@ def score(query: Query, docs: list[DocArtifacts], cfg: ExpertConfig) -> tuple[di
     scores: dict[str, float] = {}
     reached: dict[str, list[int]] = {}
     for doc in docs:
-        part = doc.causal
-        act = np.clip(cosines(query, doc.vectors.get("causal")), 0.0, None)
-        best, steps = 0.0, []
-        for src, dst in part["edges"]:
-            if dst >= 0:  # symptom -> cause: evidence is both ends
-                chain = (act[src] + act[dst]) / 2.0
-            else:
-                chain = float(act[src])
-                if chain > 0.5:
-                    steps.append(-1 - dst)
-            best = max(best, float(chain))
-        contrast = sum(idf[t] for t in query.tokens & set(part["contrast_tokens"])) / q_idf if q_idf > 0 else 0.0
+        best, steps = chains(query, doc, cfg)
+        contrast = sum(idf[t] for t in query.tokens & set(doc.causal["contrast_tokens"])) / q_idf if q_idf > 0 else 0.0
         scores[doc.proc.doc_id] = best + cfg.causal_contrast_weight * contrast
-        reached[doc.proc.doc_id] = sorted(set(steps))
+        reached[doc.proc.doc_id] = steps
     return scores, reached
+
+
+def propose(query: Query, docs: list[DocArtifacts], cfg: ExpertConfig, n: int) -> list[str]:
+    """The n procedures of the whole corpus whose chains the query activates most."""
+    if n <= 0:
+        return []
+    ranked = sorted(((chains(query, d, cfg)[0], d.proc.doc_id) for d in docs), key=lambda t: (-t[0], t[1]))
+    return [d for _, d in ranked[:n]]

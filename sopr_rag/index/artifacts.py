@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.checkpoint import atomic_write_bytes, atomic_write_json
-from sopr_rag.cards import build_card
-from sopr_rag.experts import causal, entity, flow
+from sopr_rag.cards import LLMCard, build_card
+from sopr_rag.experts import causal, components, entity, flow
 from sopr_rag.experts.base import DocArtifacts
 from sopr_rag.retrieval.lexical import tokenize
 from sopr_rag.types import Procedure, Step
@@ -31,11 +31,15 @@ def doc_key(doc_id: str, content_hash: str) -> str:
     return hashlib.sha1(doc_id.encode("utf-8")).hexdigest()[:16] + "-" + content_hash[:12]
 
 
-def build_artifacts(proc: Procedure, embed_fn: EmbedFn) -> DocArtifacts:
-    doc = DocArtifacts(proc=proc, card_text=build_card(proc).text(), entity=entity.build_part(proc),
-                       causal=causal.build_part(proc), flow=flow.build_part(proc))
+def build_artifacts(proc: Procedure, embed_fn: EmbedFn, card: LLMCard | None = None) -> DocArtifacts:
+    """`card`: the SOP's LLM card (cards.llm), None for rule-only cards."""
+    doc = DocArtifacts(proc=proc, card_text=build_card(proc, card).text(), entity=entity.build_part(proc),
+                       causal=causal.build_part(proc, card), flow=flow.build_part(proc),
+                       card=card.model_dump() if card else None)
+    doc.entity["components"] = components.build_part(proc, card)
     texts = {"steps": [s.text for s in proc.steps], "entities": doc.entity["names"],
-             "causal": [n["text"] for n in doc.causal["nodes"]]}
+             "causal": [n["text"] for n in doc.causal["nodes"]],
+             "components": [c["profile"] for c in doc.entity["components"]]}
     flat = [t for group in texts.values() for t in group]
     mat = np.asarray(embed_fn(flat), dtype=np.float32) if flat else np.zeros((0, 1), dtype=np.float32)
     start = 0
@@ -52,7 +56,7 @@ def finish_loading(doc: DocArtifacts) -> None:
 
 def save_artifacts(doc: DocArtifacts, docs_dir: Path) -> str:
     key = doc_key(doc.proc.doc_id, doc.proc.content_hash)
-    record = {"procedure": dataclasses.asdict(doc.proc), "card_text": doc.card_text,
+    record = {"procedure": dataclasses.asdict(doc.proc), "card_text": doc.card_text, "card": doc.card,
               "entity": doc.entity, "causal": doc.causal, "flow": doc.flow}
     buf = io.BytesIO()
     np.savez(buf, **doc.vectors)
@@ -68,7 +72,7 @@ def load_artifacts(docs_dir: Path, key: str) -> DocArtifacts:
     with np.load(docs_dir / f"{key}.npz") as z:
         vectors = {k: z[k] for k in z.files}
     doc = DocArtifacts(proc=Procedure(**pdict), card_text=record["card_text"], entity=record["entity"],
-                       causal=record["causal"], flow=record["flow"], vectors=vectors)
+                       causal=record["causal"], flow=record["flow"], vectors=vectors, card=record.get("card"))
     finish_loading(doc)
     return doc
 

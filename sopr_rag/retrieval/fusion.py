@@ -42,3 +42,14 @@ def minmax(scores: Mapping[str, float]) -> dict[str, float]:
     if hi - lo <= 1e-12:
         return {d: 1.0 for d in scores}
     return {d: (s - lo) / (hi - lo) for d, s in scores.items()}
+
+
+def tied_ranks(scores: Mapping[str, float]) -> dict[str, int]:
+    """Competition ranks from 1 ("1224"): equal scores share the best rank, so a vote never depends on doc ids."""
+    ranks: dict[str, int] = {}
+    prev, rank = None, 0
+    for i, (doc, s) in enumerate(by_score(scores), start=1):
+        if s != prev:
+            prev, rank = s, i
+        ranks[doc] = rank
+    return ranks

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from sparse_align.config import EvalConfig, SteerConfig
-from sparse_align.eval.tasks import split_prompts
-from sparse_align.steer.decode import generate_steered, render_prompt
+from sparse_align.eval.tasks import prompt_ids, split_prompts
+from sparse_align.steer.decode import generate_steered
 from sparse_align.steer.gate import SteerGate
 
 
@@ -27,7 +27,8 @@ def timing_methods(cfg: EvalConfig, taus: dict[float, float], random_rates: dict
     for rate in cfg.prompt_rates:
         if rate <= max_rate:
             methods[f"sia-prompt@{rate:.0%}"] = SteerConfig(mode="sia", tau=taus[rate], target_rate=rate)
-    return {k: v.model_copy(update={"top_k": cfg.top_k, "weight": cfg.weight, "max_new_tokens": cfg.max_new_tokens})
+    return {k: v.model_copy(update={"top_k": cfg.top_k, "weight": cfg.weight, "max_new_tokens": cfg.max_new_tokens,
+                                    "detector": cfg.detector})
             for k, v in methods.items()}
 
 
@@ -39,7 +40,7 @@ def interleaved_timing(model: Any, tok: Any, value_model: Any, cfg: EvalConfig, 
     steered: dict[str, list[float]] = {k: [] for k in methods}
     for r in range(rounds):
         for i, prompt in enumerate(split_prompts(cfg.task, "eval", num_prompts or cfg.num_prompts)):
-            ids = render_prompt(tok, prompt)
+            ids = prompt_ids(tok, prompt, cfg.task)
             for name, steer in methods.items():
                 seed = cfg.seed * 1_000_003 + i * 101 + r
                 g = generate_steered(model, tok, ids, steer, value_model, generator=torch.Generator().manual_seed(seed),

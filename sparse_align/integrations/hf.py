@@ -4,6 +4,9 @@
 SequenceValueScorer); the faster shared-cache path is `sparse_align.steer.decode.generate_steered`.
 Call generate with do_sample=True, temperature=1.0, top_k=0, top_p=1.0 (or do_sample=False) and no
 repetition penalty: anything applied after this processor would reshape the steered distribution.
+One processor may serve several generate calls: per-row gates and value caches are reset whenever
+input_ids is not the previous call's input_ids plus one token (a new generation), so no rate history,
+random stream or cached prefix carries over from one call to the next.
 """
 
 from __future__ import annotations
@@ -24,8 +27,20 @@ class SIALogitsProcessor(LogitsProcessor):
         self.cfg = cfg
         self.pad_token_id = pad_token_id
         self._rows: dict[int, tuple[SequenceValueScorer, SteerGate]] = {}
+        self._last: torch.Tensor | None = None  # input_ids of the previous step
         self.steps = 0
         self.steered = 0
+
+    def reset(self) -> None:
+        """Forget every row's gate and value cache (done automatically when a new generation starts)."""
+        self._rows.clear()
+        self._last = None
+
+    def _continues(self, input_ids: torch.Tensor) -> bool:
+        """True when this step extends the previous one by one token in every row (same generate call)."""
+        last = self._last
+        return (last is not None and input_ids.shape[0] == last.shape[0] and input_ids.shape[1] == last.shape[1] + 1
+                and torch.equal(input_ids[:, :-1], last))
 
     def _row(self, b: int) -> tuple[SequenceValueScorer, SteerGate]:
         if b not in self._rows:
@@ -40,6 +55,9 @@ class SIALogitsProcessor(LogitsProcessor):
         return ids
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if not self._continues(input_ids):
+            self._rows.clear()
+        self._last = input_ids.detach().clone()
         out = scores.clone()
         for b in range(scores.shape[0]):
             top_logits, top_ids, entropy = topk_junction(scores[b], self.cfg.top_k)

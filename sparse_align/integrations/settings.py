@@ -32,8 +32,8 @@ def parse_request_settings(extra: Mapping[str, Any] | None, *, greedy: bool = Fa
     if unknown:
         raise SIASettingsError(f"unknown SIA setting(s) {[PREFIX + k for k in unknown]}; "
                                f"allowed: {sorted(PREFIX + k for k in KEYS)}")
-    try:
-        return SteerConfig(**mine, greedy=greedy, max_new_tokens=max_new_tokens)
+    try:  # strict: "5" is not a number and true is not 1; finite floats only (StrictModel)
+        return SteerConfig.model_validate({**mine, "greedy": greedy, "max_new_tokens": max_new_tokens}, strict=True)
     except ValidationError as err:
         msgs = "; ".join(f"{PREFIX}{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise SIASettingsError(f"invalid SIA settings: {msgs}") from None

@@ -10,10 +10,18 @@ The value model cannot share vLLM's paged KV cache, so it runs as a separate HF 
 device with its own per-request cache (synced lazily, K candidates in one branched forward).
 vLLM refuses custom logits processors together with speculative decoding, so SIA requests cannot
 use a draft model. Requests without `sia_*` keys pass through untouched.
+
+Failure containment: settings are validated at admission (`validate_params`: a bad request gets HTTP 400
+/ VLLMValidationError, nothing reaches the engine); the value model is loaded when the engine starts, so
+a missing or broken one stops startup with its path named instead of failing requests later; anything
+that still goes wrong for one request inside the engine (update_state / apply) is logged, counted in
+`stats["errors"]` and that request continues unsteered: an exception escaping a logits processor would
+stop the engine for every request.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +36,7 @@ from sparse_align.steer.gate import SteerGate
 from sparse_align.steer.junction import steered_logits, topk_junction
 from sparse_align.steer.scorer import SequenceValueScorer
 
+log = logging.getLogger("llmsys.sparse_align.vllm")
 CONFIG_KEY = "sia_value_model"
 ENV_VAR = "SIA_VALUE_MODEL"
 
@@ -54,7 +63,7 @@ class _Request:
 
 class SIAVLLMLogitsProcessor(LogitsProcessor):
     # in-process counters (tests and benchmarks read them; each engine process has its own)
-    stats: dict[str, int] = {"steps": 0, "steered": 0}
+    stats: dict[str, int] = {"steps": 0, "steered": 0, "errors": 0}
 
     @classmethod
     def validate_params(cls, sampling_params: SamplingParams) -> None:
@@ -66,6 +75,14 @@ class SIAVLLMLogitsProcessor(LogitsProcessor):
         self.device = device
         self._value_model = None
         self.requests: dict[int, _Request] = {}
+        _ = self.value_model  # at startup: a configuration error must not surface as a failed request
+
+    def _contain(self, index: int, err: Exception) -> None:
+        """One request's failure: drop its steering, keep the engine (and every other request) running."""
+        self.requests.pop(index, None)
+        SIAVLLMLogitsProcessor.stats["errors"] += 1
+        log.error("SIA steering failed for the request at batch index %d, continuing it unsteered: %s: %s",
+                  index, type(err).__name__, err)
 
     def is_argmax_invariant(self) -> bool:
         return False  # steering changes which token is the argmax, so greedy requests need it too
@@ -74,11 +91,15 @@ class SIAVLLMLogitsProcessor(LogitsProcessor):
     def value_model(self):
         if self._value_model is None:
             if not self.value_model_path:
-                raise RuntimeError(f"SIA request but no value model configured: pass additional_config="
-                                   f"{{'{CONFIG_KEY}': <folder>}} or set ${ENV_VAR}")
+                raise ValueError(f"SIAVLLMLogitsProcessor needs a value model: pass additional_config="
+                                 f"{{'{CONFIG_KEY}': <folder>}} or set ${ENV_VAR}")
             from sparse_align.value.model import ValueModel
 
-            self._value_model = ValueModel.load(self.value_model_path).to(self.device).eval()
+            try:
+                self._value_model = ValueModel.load(self.value_model_path).to(self.device).eval()
+            except Exception as err:  # noqa: BLE001 - name the folder whatever the cause
+                raise ValueError(f"cannot load the SIA value model from {self.value_model_path} "
+                                 f"({CONFIG_KEY} / ${ENV_VAR}): {type(err).__name__}: {err}") from err
         return self._value_model
 
     def update_state(self, batch_update: BatchUpdate | None) -> None:
@@ -87,14 +108,17 @@ class SIAVLLMLogitsProcessor(LogitsProcessor):
         for index in batch_update.removed:
             self.requests.pop(index, None)
         for index, params, prompt_ids, output_ids in batch_update.added:
-            cfg = _settings(params)
-            if cfg is None:
-                self.requests.pop(index, None)
-                continue
-            if prompt_ids is None:
-                raise ValueError("SIA needs the prompt token ids (embedding prompts are not supported)")
-            self.requests[index] = _Request(cfg, list(prompt_ids), output_ids, SteerGate(cfg),
-                                            SequenceValueScorer(self.value_model))
+            self.requests.pop(index, None)  # the slot is reused: never keep the previous request's state
+            try:
+                cfg = _settings(params)
+                if cfg is None:
+                    continue
+                if prompt_ids is None:
+                    raise ValueError("SIA needs the prompt token ids (embedding prompts are not supported)")
+                self.requests[index] = _Request(cfg, list(prompt_ids), output_ids, SteerGate(cfg),
+                                                SequenceValueScorer(self.value_model))
+            except Exception as err:  # noqa: BLE001 - see _contain
+                self._contain(index, err)
         for a, b, direction in batch_update.moved:
             ra, rb = self.requests.pop(a, None), self.requests.pop(b, None)
             if ra is not None:
@@ -103,13 +127,21 @@ class SIAVLLMLogitsProcessor(LogitsProcessor):
                 self.requests[a] = rb
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
-        for index, req in self.requests.items():
-            row = logits[index]
-            top_logits, top_ids, entropy = topk_junction(row, req.cfg.top_k)
-            SIAVLLMLogitsProcessor.stats["steps"] += 1
-            if not req.gate(float(entropy)):
-                continue
-            values = req.scorer.score(req.prompt_ids + list(req.output_ids), top_ids)
-            logits[index] = steered_logits(row, top_logits, top_ids, values, req.cfg.weight).to(logits.dtype)
-            SIAVLLMLogitsProcessor.stats["steered"] += 1
+        for index, req in list(self.requests.items()):
+            try:
+                self._steer_row(logits, index, req)
+            except Exception as err:  # noqa: BLE001 - see _contain; the row keeps its unsteered logits
+                self._contain(index, err)
         return logits
+
+    def _steer_row(self, logits: torch.Tensor, index: int, req: _Request) -> None:
+        row = logits[index]
+        top_logits, top_ids, entropy = topk_junction(row, req.cfg.top_k)
+        SIAVLLMLogitsProcessor.stats["steps"] += 1
+        if not req.gate(float(entropy)):
+            return
+        values = req.scorer.score(req.prompt_ids + list(req.output_ids), top_ids)
+        if not bool(torch.isfinite(values).all()):  # nan/inf values would leave the row with no valid token
+            raise FloatingPointError("the value model returned non-finite values")
+        logits[index] = steered_logits(row, top_logits, top_ids, values, req.cfg.weight).to(logits.dtype)
+        SIAVLLMLogitsProcessor.stats["steered"] += 1

@@ -8,11 +8,16 @@ from sparse_align.rewards.base import RewardModel
 
 
 def make_reward(name: str, **kw: Any) -> RewardModel:
-    """`vader` | `judge` (LLM P(yes) through runtime.llm) | `hf-rm:<folder>` (sequence-classification RM)."""
+    """`vader` | `afinn` | `textblob` (lexicons) | `judge` (LLM P(yes) through runtime.llm) |
+    `hf-rm:<folder>` (sequence-classification RM)."""
     if name == "vader":
         from sparse_align.rewards.vader import VaderReward
 
         return VaderReward()
+    if name in ("afinn", "textblob"):
+        from sparse_align.rewards.lexicon import AfinnReward, TextBlobReward
+
+        return AfinnReward() if name == "afinn" else TextBlobReward()
     if name == "judge":
         from sparse_align.rewards.llm_judge import LLMJudgeReward
 
@@ -21,7 +26,7 @@ def make_reward(name: str, **kw: Any) -> RewardModel:
         from sparse_align.rewards.hf_rm import HFRewardModel
 
         return HFRewardModel(name.split(":", 1)[1], **kw)
-    raise ValueError(f"unknown reward '{name}'; use vader | judge | hf-rm:<folder>")
+    raise ValueError(f"unknown reward '{name}'; use vader | afinn | textblob | judge | hf-rm:<folder>")
 
 
 __all__ = ["RewardModel", "make_reward"]

@@ -9,6 +9,10 @@ logits first), K candidates for a row that steers (each candidate sees its row's
 and a CPU step (bound by reading the weights) serves many rows for about the price of one. Each row
 then keeps one new column; the LM head runs on the kept column only (the value head reads all K).
 
+`guide` replaces the value head as the source of candidate values (e.g. the exact one-token teacher of
+the powered evaluation); the candidates still go through the model, whose KV the kept one needs.
+`generators` may be SharedNoise streams (steer/noise.py): then samples are paired across methods.
+
 Per row the gate, the sampling generator and the per-token records are the batch-1 loop's
 (`decode.generate_steered`): with the same seeds the tokens match it up to float rounding of the
 batched forward (tests check token equality). Wall time is the batch's, split evenly over rows.
@@ -17,6 +21,7 @@ batched forward (tests check token equality). Wall time is the batch's, split ev
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,8 +30,11 @@ from transformers import DynamicCache
 from sparse_align.config import SteerConfig
 from sparse_align.steer.decode import SteeredGeneration, TokenRecord, eos_ids, generate_steered
 from sparse_align.steer.gate import SteerGate
-from sparse_align.steer.junction import choose_token, steered_logits, topk_junction
+from sparse_align.steer.junction import choose_token, junction, steered_logits
 from sparse_align.value.model import ValueModel
+
+# values of row b's K candidates: (row b, its tokens so far, candidate ids [K], candidate hidden [K, H]) -> [K]
+Guide = Callable[[int, list[int], torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -37,8 +45,8 @@ def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 @torch.inference_mode()
 def generate_steered_batch(model: Any, tokenizer: Any, prompts_ids: list[list[int]], cfg: SteerConfig,
                            value_model: ValueModel | None = None, *,
-                           generators: list[torch.Generator | None] | None = None,
-                           gates: list[SteerGate] | None = None) -> list[SteeredGeneration]:
+                           generators: list[Any] | None = None, gates: list[SteerGate] | None = None,
+                           guide: Guide | None = None) -> list[SteeredGeneration]:
     """One SteeredGeneration per prompt; row b uses generators[b] and gates[b] as the batch-1 loop would."""
     n = len(prompts_ids)
     if n == 0:
@@ -47,12 +55,15 @@ def generate_steered_batch(model: Any, tokenizer: Any, prompts_ids: list[list[in
     gates = gates or [SteerGate(cfg) for _ in range(n)]
     if len(generators) != n or len(gates) != n:
         raise ValueError("need one generator and one gate per prompt")
-    if cfg.mode != "base" and value_model is None:
+    needs_values = cfg.mode != "base" and cfg.weight != 0  # w = 0: truncation to the top-K, no values
+    if needs_values and value_model is None and guide is None:
         raise ValueError(f"steering mode '{cfg.mode}' needs a value model")
     if any(not p for p in prompts_ids):
         raise ValueError("empty prompt")
     shared = value_model is not None and value_model.shares_backbone and value_model.backbone is model
-    if cfg.mode != "base" and not shared:  # a separate value model has its own cache: use the batch-1 loop
+    if guide is None and shared:
+        guide = lambda b, toks, cands, hidden: value_model.head(hidden).float()  # noqa: E731
+    if needs_values and guide is None:  # a separate value model has its own cache: use the batch-1 loop
         return [generate_steered(model, tokenizer, p, cfg, value_model, generator=g, gate=gt)
                 for p, g, gt in zip(prompts_ids, generators, gates)]
     body, lm_head = model.base_model, model.get_output_embeddings()
@@ -79,7 +90,7 @@ def generate_steered_batch(model: Any, tokenizer: Any, prompts_ids: list[list[in
         if not active:
             break
         t0 = time.perf_counter()
-        top_logits, top_ids, entropy = topk_junction(logits, k)
+        top_logits, top_ids, entropy = junction(logits, k, cfg.detector)
         base_logp = torch.log_softmax(logits.float(), -1)
         steer = [gates[b](float(entropy[i])) for i, b in enumerate(active)]
         tokens: list[int] = [-1] * len(active)
@@ -104,7 +115,8 @@ def generate_steered_batch(model: Any, tokenizer: Any, prompts_ids: list[list[in
         for i, b in enumerate(active):
             if steer[i]:
                 block = hidden[offsets[i]:offsets[i] + k]
-                z = steered_logits(logits[i], top_logits[i], top_ids[i], value_model.head(block).float(), cfg.weight)
+                values = guide(b, outs[b], top_ids[i], block).float() if cfg.weight else torch.zeros(k, device=dev)
+                z = steered_logits(logits[i], top_logits[i], top_ids[i], values, cfg.weight)
                 used_logp[i] = torch.log_softmax(z.float(), -1)
                 tokens[i] = choose_token(z, cfg.greedy, generators[b])
                 kept[i] = offsets[i] + int((top_ids[i] == tokens[i]).nonzero()[0, 0])
@@ -121,7 +133,7 @@ def generate_steered_batch(model: Any, tokenizer: Any, prompts_ids: list[list[in
             outs[b].append(tok)
             next_pos[b] += 1
             lp_used = used_logp[i][tok] if i in used_logp else base_logp[i, tok]
-            records[b].append(TokenRecord(tok, float(entropy[i]), steer[i], k if steer[i] else 0, step_s,
+            records[b].append(TokenRecord(tok, float(entropy[i]), steer[i], k if steer[i] and cfg.weight else 0, step_s,
                                           float(base_logp[i, tok]), float(lp_used)))
             if tok not in stop:
                 still.append(i)

@@ -11,6 +11,14 @@ import torch
 from transformers import DynamicCache
 
 
+def lm_logits(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """The LM head on final (normed) hidden states, with the model's logit soft-capping if it has one.
+    Lets a caller compute logits only for the rows it keeps (a 262k-vocabulary head is costly)."""
+    logits = model.get_output_embeddings()(hidden)
+    cap = getattr(getattr(model, "config", None), "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
 class CachedLM:
     def __init__(self, model: torch.nn.Module):
         self.model = model
@@ -37,8 +45,9 @@ class CachedLM:
         return out.logits[0, -1], out.hidden_states[-1][0, -1]
 
     @torch.inference_mode()
-    def branch(self, candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits [K, V], final hidden [K, H]) after appending each candidate alone to the prefix."""
+    def branch(self, candidates: torch.Tensor, *, with_logits: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(logits [K, V], final hidden [K, H]) after appending each candidate alone to the prefix;
+        `with_logits=False`: logits None (the LM head runs on one column only; see `lm_logits`)."""
         cands = torch.as_tensor(candidates, device=self.device).view(1, -1)
         k, total = cands.shape[1], self.length + cands.shape[1]
         dtype = next(self.model.parameters()).dtype
@@ -48,10 +57,10 @@ class CachedLM:
         mask[0, 0, idx, self.length + idx] = 0
         pos = torch.full((1, k), self.length, device=self.device)
         out = self.model(cands, past_key_values=self.cache, position_ids=pos, attention_mask=mask,
-                         use_cache=True, output_hidden_states=True)
+                         use_cache=True, output_hidden_states=True, logits_to_keep=0 if with_logits else 1)
         self.forwards += 1
         self._pending_branch = k
-        return out.logits[0], out.hidden_states[-1][0]
+        return (out.logits[0] if with_logits else None), out.hidden_states[-1][0]
 
     def drop_branch(self) -> None:
         k = getattr(self, "_pending_branch", 0)

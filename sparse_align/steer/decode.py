@@ -14,9 +14,9 @@ from typing import Any
 import torch
 
 from sparse_align.config import SteerConfig
-from sparse_align.steer.cached_lm import CachedLM
+from sparse_align.steer.cached_lm import CachedLM, lm_logits
 from sparse_align.steer.gate import SteerGate
-from sparse_align.steer.junction import choose_token, steered_logits, topk_junction
+from sparse_align.steer.junction import choose_token, junction, steered_logits
 from sparse_align.steer.scorer import SequenceValueScorer
 from sparse_align.value.model import ValueModel
 
@@ -24,7 +24,7 @@ from sparse_align.value.model import ValueModel
 @dataclass
 class TokenRecord:
     token_id: int
-    entropy: float
+    entropy: float  # the junction score of the gate's detector (top-K entropy by default)
     steered: bool
     value_calls: int  # candidates scored by the value model at this step
     time_s: float
@@ -57,7 +57,10 @@ def eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-def render_prompt(tokenizer: Any, prompt: str) -> list[int]:
+def render_prompt(tokenizer: Any, prompt: str, *, completion: bool = False) -> list[int]:
+    """Chat-template the prompt as a user turn; `completion`: the raw text (base models continue it)."""
+    if completion:
+        return tokenizer(prompt)["input_ids"]
     text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
                                          add_generation_prompt=True)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -65,7 +68,7 @@ def render_prompt(tokenizer: Any, prompt: str) -> list[int]:
 
 @torch.inference_mode()
 def generate_steered(model: Any, tokenizer: Any, prompt_ids: list[int], cfg: SteerConfig,
-                     value_model: ValueModel | None = None, *, generator: torch.Generator | None = None,
+                     value_model: ValueModel | None = None, *, generator: Any = None,
                      gate: SteerGate | None = None) -> SteeredGeneration:
     if cfg.mode != "base" and value_model is None:
         raise ValueError(f"steering mode '{cfg.mode}' needs a value model")
@@ -82,14 +85,14 @@ def generate_steered(model: Any, tokenizer: Any, prompt_ids: list[int], cfg: Ste
     records: list[TokenRecord] = []
     for _ in range(cfg.max_new_tokens):
         t0 = time.perf_counter()
-        top_logits, top_ids, entropy = topk_junction(logits, cfg.top_k)
+        top_logits, top_ids, entropy = junction(logits, cfg.top_k, cfg.detector)
         steer = gate(float(entropy))
-        cand_logits = None
+        cand_hidden = None
         base_logp = torch.log_softmax(logits.float(), -1)
         used_logp = base_logp
         if steer:
             if shared:
-                cand_logits, cand_hidden = lm.branch(top_ids)
+                _, cand_hidden = lm.branch(top_ids, with_logits=False)
                 values = value_model.head(cand_hidden).float()
             else:
                 values = scorer.score(prompt_ids + out, top_ids)
@@ -100,10 +103,10 @@ def generate_steered(model: Any, tokenizer: Any, prompt_ids: list[int], cfg: Ste
             token = choose_token(logits, cfg.greedy, generator)
         out.append(token)
         done = token in stop
-        if cand_logits is not None:
+        if cand_hidden is not None:
             j = int((top_ids == token).nonzero()[0, 0])
             lm.commit(j)
-            logits = cand_logits[j]
+            logits = lm_logits(model, cand_hidden[j])  # the LM head on the kept candidate only
         elif not done:
             logits, _ = lm.append([token])
         records.append(TokenRecord(token, float(entropy), steer, cfg.top_k if steer else 0,

@@ -33,6 +33,6 @@ class SequenceValueScorer:
             self.fed.extend(new)
         if not self.fed:
             raise ValueError("cannot score candidates without a prefix (empty prompt)")
-        _, hidden = self.lm.branch(candidates.to(self.lm.device))
+        _, hidden = self.lm.branch(candidates.to(self.lm.device), with_logits=False)
         self.lm.drop_branch()
         return self.value_model.head(hidden).float().to(candidates.device)

@@ -1,6 +1,8 @@
 """Distillation data: sample responses from the base model, label each with the teacher reward.
 
-Written as JSONL, one record per response, flushed per batch; a rerun resumes after the last
+Responses keep their EOS token (an ended response is a prefix too: V at EOS is the value steering sees
+when EOS is a candidate). With `candidate_positions > 0` each record also carries candidate-level
+targets (value/candidates.py). Written as JSONL, one record per response, flushed per batch; a rerun resumes after the last
 complete prompt (a crash loses at most the batch being generated). With `prompts_per_batch > 1`
 several prompts (left-padded) share one batched `generate`: on a CPU a decoding step is bound by
 reading the weights, so 16 rows cost ~1.3x one row.
@@ -17,6 +19,7 @@ from runtime.logging import JsonlWriter, get_logger, progress, read_jsonl
 from sparse_align.config import DistillConfig
 from sparse_align.rewards.base import RewardModel
 from sparse_align.steer.decode import eos_ids, render_prompt
+from sparse_align.value.candidates import label_candidates
 
 log = get_logger("sparse_align.distill")
 
@@ -24,18 +27,20 @@ log = get_logger("sparse_align.distill")
 @torch.inference_mode()
 def sample_responses(model: Any, tokenizer: Any, prompt_ids: list[int], n: int, max_new_tokens: int,
                      temperature: float, seed: int) -> list[list[int]]:
-    """n temperature samples for one prompt (one batched `generate`), EOS stripped."""
+    """n temperature samples for one prompt (one batched `generate`), each cut after its first EOS."""
     torch.manual_seed(seed)
     ids = torch.tensor([prompt_ids] * n, device=next(model.parameters()).device)
     stop = sorted(eos_ids(model, tokenizer))
     out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=temperature,
                          top_p=1.0, top_k=0, max_new_tokens=max_new_tokens, eos_token_id=stop,
                          pad_token_id=stop[0])
-    responses = []
-    for row in out[:, len(prompt_ids):].tolist():
-        cut = next((i for i, t in enumerate(row) if t in stop), len(row))
-        responses.append(row[:cut])
-    return responses
+    return [_cut(row, stop) for row in out[:, len(prompt_ids):].tolist()]
+
+
+def _cut(row: list[int], stop: list[int]) -> list[int]:
+    """The response up to and including its first EOS (generate pads finished rows after it)."""
+    end = next((i for i, t in enumerate(row) if t in stop), None)
+    return row if end is None else row[:end + 1]
 
 
 @torch.inference_mode()
@@ -50,15 +55,15 @@ def sample_responses_multi(model: Any, tokenizer: Any, prompts_ids: list[list[in
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in rows], device=ids.device)
     out = model.generate(ids, attention_mask=mask, do_sample=True, temperature=temperature, top_p=1.0, top_k=0,
                          max_new_tokens=max_new_tokens, eos_token_id=stop, pad_token_id=stop[0])
-    responses = []
-    for row in out[:, width:].tolist():
-        cut = next((i for i, t in enumerate(row) if t in stop), len(row))
-        responses.append(row[:cut])
+    responses = [_cut(row, stop) for row in out[:, width:].tolist()]
     return [responses[i * n:(i + 1) * n] for i in range(len(prompts_ids))]
 
 
 def generate_distill_data(model: Any, tokenizer: Any, prompts: list[str], teacher: RewardModel,
-                          cfg: DistillConfig, path: str | Path) -> list[dict[str, Any]]:
+                          cfg: DistillConfig, path: str | Path, *, completion: bool = False) -> list[dict[str, Any]]:
+    """`cfg.max_new_tokens` must be set (the pipeline fills None with the evaluation length)."""
+    if cfg.max_new_tokens is None:
+        raise ValueError("DistillConfig.max_new_tokens is None: resolve it to the evaluation length first")
     path = Path(path)
     old = read_jsonl(path) if path.exists() else []
     stale = [r["prompt_index"] for r in old if r["prompt_index"] >= len(prompts) or r["prompt"] != prompts[r["prompt_index"]]]
@@ -72,7 +77,7 @@ def generate_distill_data(model: Any, tokenizer: Any, prompts: list[str], teache
     bar = progress(total=len(prompts), initial=len(done), desc="distill data")
     with JsonlWriter(path) as writer:
         for batch in batches:
-            ids = [render_prompt(tokenizer, prompts[i]) for i in batch]
+            ids = [render_prompt(tokenizer, prompts[i], completion=completion) for i in batch]
             seed = cfg.seed * 100_003 + batch[0]
             if len(batch) == 1:  # the batch-1 path (bit-identical to earlier data)
                 per_prompt = [sample_responses(model, tokenizer, ids[0], cfg.samples_per_prompt,
@@ -80,13 +85,18 @@ def generate_distill_data(model: Any, tokenizer: Any, prompts: list[str], teache
             else:
                 per_prompt = sample_responses_multi(model, tokenizer, ids, cfg.samples_per_prompt,
                                                     cfg.max_new_tokens, cfg.temperature, seed)
+            records = []
             for i, prompt_ids, responses in zip(batch, ids, per_prompt):
                 texts = [tokenizer.decode(r, skip_special_tokens=True) for r in responses]
                 rewards = teacher.score([prompts[i]] * len(texts), texts)
-                for r, text, reward in zip(responses, texts, rewards):
-                    writer.write({"prompt_index": i, "prompt": prompts[i], "prompt_ids": prompt_ids,
-                                  "response_ids": r, "response": text, "reward": reward})
+                records += [{"prompt_index": i, "sample": j, "prompt": prompts[i], "prompt_ids": prompt_ids,
+                             "response_ids": r, "response": text, "reward": reward}
+                            for j, (r, text, reward) in enumerate(zip(responses, texts, rewards))]
+            records = [r for r in records if r["response_ids"]]
+            if cfg.candidate_positions > 0:
+                label_candidates(model, tokenizer, records, teacher, cfg.candidate_k, cfg.candidate_positions, cfg.seed)
+            for rec in records:
+                writer.write(rec)
             bar.update(len(batch))
         bar.close()
-    rows = read_jsonl(path)
-    return [r for r in rows if r["response_ids"]]  # an immediate EOS has no prefix to regress on
+    return [r for r in read_jsonl(path) if r["response_ids"]]

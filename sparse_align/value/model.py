@@ -71,6 +71,20 @@ class ValueModel(nn.Module):
                             logits_to_keep=1)
         return self.head(out.hidden_states[-1])
 
+    @torch.inference_mode()
+    def final_values(self, seqs: list[list[int]], batch_rows: int = 16) -> list[float]:
+        """V at the last token of each sequence (right-padded batches: causal, so padding is never seen)."""
+        out: list[float] = [0.0] * len(seqs)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        for b in range(0, len(order), batch_rows):
+            chunk = order[b:b + batch_rows]
+            width = max(len(seqs[i]) for i in chunk)
+            ids = torch.tensor([seqs[i] + [seqs[i][-1]] * (width - len(seqs[i])) for i in chunk], device=self.head_device)
+            values = self(ids)
+            for k, i in enumerate(chunk):
+                out[i] = float(values[k, len(seqs[i]) - 1])
+        return out
+
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -85,6 +85,15 @@ def trim_for_length(messages: list[dict[str, str]], max_length: int) -> list[dic
     return messages
 
 
+def truncation_start(loss_mask: torch.Tensor, max_length: int, min_loss_tokens: int = 2) -> int:
+    """Start of the kept window: the head, unless it holds fewer than `min_loss_tokens` assistant tokens
+    (a long prompt); then the window that ends at the last assistant token, so the example is not lost."""
+    if int(loss_mask[:max_length].sum()) >= min_loss_tokens:
+        return 0
+    hits = torch.nonzero(loss_mask)[:, 0]
+    return 0 if not len(hits) else max(0, int(hits[-1]) + 1 - max_length)
+
+
 def render_conversation(tokenizer: Any, messages: list[dict[str, str]], *, max_length: int | None = None,
                         last_turn_only: bool = False) -> Rendered:
     """Template-render `messages`, tokenize, and mask assistant tokens (optionally only the last turn)."""
@@ -102,6 +111,7 @@ def render_conversation(tokenizer: Any, messages: list[dict[str, str]], *, max_l
     mask = torch.zeros(len(ids), dtype=torch.bool)
     for s, e in spans:
         mask |= (starts >= s) & (starts < e)
-    if max_length is not None:
-        ids, mask = ids[:max_length], mask[:max_length]
+    if max_length is not None and len(ids) > max_length:
+        start = truncation_start(mask, max_length)
+        ids, mask = ids[start:start + max_length], mask[start:start + max_length]
     return Rendered(text=text, input_ids=ids, loss_mask=mask, spans=spans)

@@ -2,7 +2,8 @@
 
 Accepted shapes per record: {"messages": [{"role", "content"}]} (OpenAI) or {"conversations":
 [{"from", "value"}]} (ShareGPT). Skip reasons: invalid_json, not_utf8, no_messages, bad_message,
-unknown_role, empty_content, no_assistant, leading_assistant.
+unknown_role, empty_content, no_assistant. Leading assistant turns (continuation chunks) are dropped;
+the rest of the record is kept.
 """
 
 from __future__ import annotations
@@ -59,14 +60,15 @@ def normalize_record(rec: Any, skips: SkipCounter) -> list[dict[str, str]] | Non
             skips.skip("empty_content")
             return None
         msgs.append({"role": ROLE_ALIASES[role], "content": content})
+    # ShareGPT continuation chunks open with the assistant: drop those leading turns (as SpecForge does),
+    # not the whole record, and keep the rest if a user turn follows
+    system = [m for m in msgs if m["role"] == "system"]
     body = [m for m in msgs if m["role"] != "system"]
-    if not any(m["role"] == "assistant" for m in body):
+    first_user = next((i for i, m in enumerate(body) if m["role"] == "user"), None)
+    if first_user is None or not any(m["role"] == "assistant" for m in body[first_user:]):
         skips.skip("no_assistant")
         return None
-    if body[0]["role"] != "user":
-        skips.skip("leading_assistant")
-        return None
-    return msgs
+    return msgs if not first_user else system + body[first_user:]
 
 
 def read_jsonl_records(path: str | Path, skips: SkipCounter) -> Iterator[Any]:

@@ -1,46 +1,108 @@
-"""Optional: regenerate assistant turns with the target itself, so the draft learns the target's own
-distribution (EAGLE practice). Any runtime.llm backend works (HF, vLLM, OpenAI-compatible server).
+"""Self-distillation data: regenerate assistant turns with the target itself, so the draft learns the
+distribution it will have to predict at decode time (EAGLE practice; ShareGPT's own replies agree with
+SmolLM2's argmax only ~62% of the time). Any runtime.llm backend works; vLLM batches best on CPU.
 
-Output is JSONL ({"id", "messages"}), appended and flushed per conversation; a restarted run skips ids
-already written, so an interrupted regeneration resumes where it stopped.
+Each output row is keyed by a content hash of (model, sampling settings, prompt messages): a restarted
+run skips rows already written, and a changed prompt or setting is regenerated instead of silently
+reused. Rows are appended and flushed per chunk, so an interrupted run loses at most one chunk.
 
-    python -m speculative.data.regenerate --out regen.jsonl --limit 500 --backend vllm --max-new-tokens 256
+    python -m speculative.data.regenerate --out regen.jsonl --limit 2000 --backend vllm --max-new-tokens 256
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from runtime.llm import LLMBackend, SamplingParams
-from runtime.logging import JsonlWriter, progress, read_jsonl
+from runtime.logging import JsonlWriter, get_logger, progress, read_jsonl
+
+log = get_logger("speculative.regenerate")
+
+
+def content_key(model: str, params: SamplingParams, messages: Sequence[dict[str, str]]) -> str:
+    """Hash of everything that determines a regenerated reply."""
+    blob = json.dumps({"model": model, "max_new_tokens": params.max_new_tokens, "temperature": params.temperature,
+                       "top_p": params.top_p, "top_k": params.top_k, "seed": params.seed,
+                       "messages": [[m["role"], m["content"]] for m in messages]}, sort_keys=True)
+    return hashlib.sha1(blob.encode("utf-8")).hexdigest()
+
+
+def first_turn(conversation: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """System message(s) + the first user turn: the prompt of a single-turn regeneration."""
+    head = []
+    for m in conversation:
+        head.append(dict(m))
+        if m["role"] == "user":
+            return head
+    raise ValueError("conversation has no user turn")
 
 
 def regenerate(conversations: Sequence[list[dict[str, str]]], backend: LLMBackend, out_path: str | Path,
-               params: SamplingParams, *, batch_size: int = 8, ids: Sequence[str] | None = None) -> int:
-    """Replace every assistant turn by the backend's reply to the (regenerated) history; returns #written."""
+               params: SamplingParams, *, model: str, chunk: int = 64, first_turn_only: bool = True,
+               max_prompt_chars: int | None = 4000) -> dict[str, Any]:
+    """Write {"id": content hash, "messages": [..., regenerated assistant turns]} rows; returns counts.
+
+    first_turn_only: answer the first user turn (one batched call per chunk). Otherwise every assistant
+    turn is replaced turn by turn, so later prompts see the regenerated history.
+    """
     out_path = Path(out_path)
-    ids = list(ids) if ids is not None else [str(i) for i in range(len(conversations))]
-    done = {r["id"] for r in read_jsonl(out_path)} if out_path.is_file() else set()
-    todo = [(i, [dict(m) for m in c]) for i, c in zip(ids, conversations) if i not in done]
-    written = 0
+    done = {r.get("id") for r in read_jsonl(out_path)} if out_path.is_file() else set()
+    counts = {"input": len(conversations), "reused": 0, "written": 0, "skipped_long_prompt": 0,
+              "skipped_empty_reply": 0, "generated_tokens": 0}
+    todo = []
+    for conv in conversations:
+        prompt = first_turn(conv) if first_turn_only else [dict(m) for m in conv]
+        if max_prompt_chars is not None and sum(len(m["content"]) for m in prompt) > max_prompt_chars:
+            counts["skipped_long_prompt"] += 1
+            continue
+        key = content_key(model, params, prompt)
+        if key in done:
+            counts["reused"] += 1
+            continue
+        done.add(key)  # duplicates in the input are generated once
+        todo.append((key, prompt))
+    t0 = time.perf_counter()
     with JsonlWriter(out_path) as writer:
-        for start in progress(range(0, len(todo), batch_size), desc="regenerate"):
-            chunk = todo[start:start + batch_size]
-            longest = max(len(c) for _, c in chunk)
-            for turn in range(longest):  # turn by turn so later prompts see regenerated history
-                need = [c for _, c in chunk if turn < len(c) and c[turn]["role"] == "assistant"]
-                if need:
-                    replies = backend.generate([c[:turn] for c in need], params)
-                    for c, r in zip(need, replies):
-                        c[turn]["content"] = r.text
-            for cid, c in chunk:
-                # an empty regenerated reply would make the record malformed; keep it out
-                if all(m["content"].strip() for m in c):
-                    writer.write({"id": cid, "messages": c})
-                    written += 1
-    return written
+        for start in progress(range(0, len(todo), chunk), desc="regenerate"):
+            rows = todo[start:start + chunk]
+            answer = _answer_first if first_turn_only else _answer_all
+            convs = answer([r[1] for r in rows], backend, params, counts)
+            for (key, _), conv in zip(rows, convs):
+                if all(m["content"].strip() for m in conv):  # an empty reply would be a malformed record
+                    writer.write({"id": key, "messages": conv})
+                    counts["written"] += 1
+                else:
+                    counts["skipped_empty_reply"] += 1
+    counts["seconds"] = time.perf_counter() - t0
+    counts["tokens_per_s"] = counts["generated_tokens"] / max(counts["seconds"], 1e-9)
+    log.info("regenerate: %s", counts)
+    return counts
+
+
+def _answer_first(prompts: list[list[dict[str, str]]], backend: LLMBackend, params: SamplingParams,
+                  counts: dict[str, Any]) -> list[list[dict[str, str]]]:
+    gens = backend.generate(prompts, params)
+    counts["generated_tokens"] += sum(len(g.token_ids) for g in gens)
+    return [[*p, {"role": "assistant", "content": g.text}] for p, g in zip(prompts, gens)]
+
+
+def _answer_all(convs: list[list[dict[str, str]]], backend: LLMBackend, params: SamplingParams,
+                counts: dict[str, Any]) -> list[list[dict[str, str]]]:
+    convs = [[dict(m) for m in c] for c in convs]
+    for turn in range(max(len(c) for c in convs)):
+        need = [c for c in convs if turn < len(c) and c[turn]["role"] == "assistant"]
+        if need:
+            gens = backend.generate([c[:turn] for c in need], params)
+            counts["generated_tokens"] += sum(len(g.token_ids) for g in gens)
+            for c, g in zip(need, gens):
+                c[turn]["content"] = g.text
+    return convs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,17 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", default="sharegpt")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--limit", type=int, default=100)
-    ap.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    ap.add_argument("--limit", type=int, default=100, help="conversations read from the source")
+    ap.add_argument("--backend", default="vllm", choices=["hf", "vllm", "openai"])
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--max-new-tokens", type=int, default=256)
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--chunk", type=int, default=64, help="prompts per generate call (the unit of resume)")
+    ap.add_argument("--all-turns", action="store_true", help="regenerate every assistant turn, not only the first")
     args = ap.parse_args(argv)
+    if args.limit < 1 or args.chunk < 1 or args.max_new_tokens < 1:
+        ap.error("--limit, --chunk and --max-new-tokens must be >= 1")
     convs, skips = load_conversations(args.source, limit=args.limit)
     backend = make_backend(args.backend, model=args.model)
-    n = regenerate(convs, backend, args.out, SamplingParams(max_new_tokens=args.max_new_tokens),
-                   batch_size=args.batch_size)
-    print(f"wrote {n} conversations to {args.out} (skipped on input: {dict(skips)})")
+    counts = regenerate(convs, backend, args.out, SamplingParams(max_new_tokens=args.max_new_tokens),
+                        model=args.model, chunk=args.chunk, first_turn_only=not args.all_turns)
+    print(json.dumps({**counts, "skipped_on_input": dict(skips), "out": args.out}))
     return 0
 
 

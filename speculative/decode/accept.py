@@ -5,6 +5,9 @@ Sampling: at each node the drafted children are deterministic proposals (EAGLE-2
 not sample them), so the draft distribution is a point mass per child. Accepting child x with probability
 p(x) / p(remaining), zeroing it on rejection and finally sampling the residual is then exactly a draw from
 the target's p: the output distribution equals the target's (tested statistically).
+This holds for any fixed list of distinct children, so trees merged from several drafters (EAGLE-3 top-k and
+prompt-lookup copies, decode/hybrid.py) stay exact: each proposal is a deterministic function of the context,
+and `merge_chain` keeps a token once per parent (a duplicate would be zeroed before its turn, its subtree lost).
 """
 
 from __future__ import annotations

@@ -9,6 +9,26 @@ from pydantic import Field, model_validator
 from runtime.config import StrictModel
 
 
+class LookupConfig(StrictModel):
+    """Prompt lookup (n-gram copy from prompt + generated text), as vLLM's `ngram` proposer: match the last
+    n tokens (n = max_n down to min_n) against their most recent earlier occurrence, propose the next k."""
+
+    min_n: int = Field(2, ge=1, le=16)
+    max_n: int = Field(4, ge=1, le=16)
+    k: int = Field(5, ge=1, le=64)
+    # per-token acceptance prior of a lookup proposal and how fast it adapts to what the target accepted
+    # (confidence of lookup nodes = rate^depth; only matters with min_draft_prob > 0 or a tree budget)
+    prior_accept: float = Field(0.6, gt=0.0, lt=1.0)
+    prior_weight: float = Field(2.0, ge=0.0)
+    decay: float = Field(0.8, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _n_order(self) -> LookupConfig:
+        if self.min_n > self.max_n:
+            raise ValueError(f"lookup.min_n ({self.min_n}) > lookup.max_n ({self.max_n})")
+        return self
+
+
 class DecodeConfig(StrictModel):
     """How drafts are built and verified.
 
@@ -16,7 +36,10 @@ class DecodeConfig(StrictModel):
     tree:  EAGLE-2 dynamic tree: expand the `topk` best nodes per depth, keep the `num_draft_tokens` best
            nodes overall by cumulative draft log-prob, verify them with one target forward.
     min_draft_prob > 0 (either mode): dynamic draft length, stop drafting below that cumulative draft
-           probability (decode/tree.py).
+           probability (decode/tree.py); lookup nodes use their estimated acceptance probability.
+    lookup: the prompt-lookup proposer of the lookup and hybrid drafters (decode/lookup.py, decode/hybrid.py).
+    max_tree_tokens: cap on drafted nodes per round after merging sources (hybrid; None = no cap), keeping
+           the most confident ones: verification cost grows with the tree, so the budget is shared.
     """
 
     mode: Literal["chain", "tree"] = "tree"
@@ -24,6 +47,8 @@ class DecodeConfig(StrictModel):
     topk: int = Field(8, ge=1, le=64)
     num_draft_tokens: int = Field(32, ge=1, le=512)
     min_draft_prob: float = Field(0.0, ge=0.0, le=1.0)  # confidence cut-off: drop nodes below this cumulative prob
+    lookup: LookupConfig = LookupConfig()
+    max_tree_tokens: int | None = Field(None, ge=1, le=512)
     max_new_tokens: int = Field(128, ge=1)
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)

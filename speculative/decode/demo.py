@@ -1,53 +1,115 @@
-"""`python -m speculative.decode.demo`: speculative decoding on the real SmolLM2-135M-Instruct (< 2 min CPU).
+"""`python -m speculative.decode.demo [draft_dir=/path/to/export] [k=v ...]`: speculative decoding on the real
+SmolLM2-135M-Instruct, timed honestly (~1-2 min on a 2-core CPU).
 
-Uses the bundle's trained EAGLE-3 draft when it exists; otherwise an early-exit draft (the target's
-first 8 layers + its head, weights shared) so the demo needs nothing trained. Prints both outputs (they
-are identical: greedy speculative decoding is exact), tau and the wall-clock ratio vs autoregressive.
+Every engine runs once untimed first (allocations, kernel set-up), then on each prompt AR and each
+speculative method run back to back on the same target. Printed per method: identical output, tau, round
+cost and the speed-up together (speed-up ~= tau / round cost; a speed-up above tau means a timing artifact).
+The draft is the EAGLE-3 export at `draft_dir`, else an untrained early-exit draft (the target's first
+8 layers + its head, weights shared): tau ~1 there, so only prompt lookup can win.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import torch
+from pydantic import Field
 
-from runtime.assets import load_model, load_tokenizer
-from runtime.device import set_threads
-from speculative.decode import DecodeConfig, LMDrafter, SpeculativeEngine, TargetRunner
-from speculative.decode.drafters import early_exit_draft
+from runtime.config import StrictModel, config_from_cli
+from speculative.decode import DecodeConfig, HybridDrafter, LMDrafter, LookupDrafter, SpeculativeEngine, TargetRunner
+from speculative.decode.config import LookupConfig
+
+PROMPTS = [
+    "List three primary colors.",
+    "Add type hints and a docstring to this function:\n\n```python\ndef area(width, height):\n"
+    "    if width < 0 or height < 0:\n        raise ValueError('negative size')\n    return width * height\n```",
+    "Repeat this sentence three times: The quick brown fox jumps over the lazy dog.",
+]
 
 
-def main() -> None:
-    from speculative.evaluate.config import default_bundle_dir
-    from speculative.evaluate.run import eos_ids
+class DemoConfig(StrictModel):
+    draft_dir: str | None = None  # an exported EAGLE-3 draft; None = the early-exit draft
+    methods: list[Literal["model", "lookup", "hybrid"]] = ["model", "lookup", "hybrid"]
+    prompts: list[str] = Field(default_factory=lambda: list(PROMPTS), min_length=1)
+    max_new_tokens: int = Field(64, ge=1)
+    decode: DecodeConfig | None = None  # None: chain 3 for EAGLE-3, a small tree for the early-exit draft
+    lookup: LookupConfig = LookupConfig()
+    max_tree_tokens: int | None = 8  # hybrid: drafted nodes verified per round (most confident first)
+    threads: int | None = None
 
-    set_threads()
-    model, tok = load_model("smollm2-135m-instruct"), load_tokenizer("smollm2-135m-instruct")
-    export = Path(default_bundle_dir()) / "train" / "export"
-    if (export / "config.json").is_file():
+
+def _model_drafter(cfg: DemoConfig, model: torch.nn.Module):
+    """(runner, drafter factory, label, decode) for the configured draft."""
+    from speculative.decode.drafters import early_exit_draft
+
+    if cfg.draft_dir is not None:
         from speculative.decode.eagle3_drafter import Eagle3Drafter
         from speculative.export import load_exported_draft
 
-        draft = load_exported_draft(export, embed_weight=model.get_input_embeddings().weight.detach())
-        runner, drafter = TargetRunner(model, draft.config.aux_layer_ids), Eagle3Drafter(draft)
-        label = f"EAGLE-3 {export}"
-        cfg = DecodeConfig(mode="chain", depth=5, max_new_tokens=64)
-    else:
-        runner, drafter = TargetRunner(model), LMDrafter(early_exit_draft(model))
-        label = "untrained early-exit (first 8 layers + head): expect tau ~1; `make spec-bundle` trains a real draft"
-        cfg = DecodeConfig(mode="tree", depth=4, topk=2, num_draft_tokens=6, max_new_tokens=64)
-    engine = SpeculativeEngine(runner, drafter, cfg, eos_ids(model, tok))
-    text = tok.apply_chat_template([{"role": "user", "content": "List three primary colors."}], tokenize=False,
-                                   add_generation_prompt=True)
-    ids = torch.tensor(tok(text, add_special_tokens=False)["input_ids"])
-    ar = engine.generate_autoregressive(ids)
-    sp = engine.generate(ids)
-    print(f"draft: {label}; {cfg.mode} depth {cfg.depth}")
-    print("autoregressive:", tok.decode(ar.token_ids, skip_special_tokens=True))
-    print("speculative:   ", tok.decode(sp.token_ids, skip_special_tokens=True))
-    print(f"identical: {sp.token_ids == ar.token_ids}; tau {sp.stats.tau:.2f}; "
-          f"{sp.stats.tokens_per_s:.1f} vs {ar.stats.tokens_per_s:.1f} tok/s "
-          f"({sp.stats.tokens_per_s / max(ar.stats.tokens_per_s, 1e-9):.2f}x)")
+        if not (Path(cfg.draft_dir) / "config.json").is_file():
+            raise FileNotFoundError(f"no exported EAGLE-3 draft at {cfg.draft_dir} (no config.json)")
+        draft = load_exported_draft(cfg.draft_dir, embed_weight=model.get_input_embeddings().weight.detach())
+        decode = cfg.decode or DecodeConfig(mode="chain", depth=3)
+        return TargetRunner(model, draft.config.aux_layer_ids), lambda: Eagle3Drafter(draft), \
+            f"EAGLE-3 {cfg.draft_dir}", decode
+    draft = early_exit_draft(model)
+    decode = cfg.decode or DecodeConfig(mode="tree", depth=4, topk=2, num_draft_tokens=6)
+    return TargetRunner(model), lambda: LMDrafter(draft), \
+        "untrained early-exit draft (first 8 layers + head; pass draft_dir=<export> for a trained EAGLE-3)", decode
+
+
+def build_engines(cfg: DemoConfig, model: torch.nn.Module, eos: list[int]) -> tuple[dict[str, SpeculativeEngine], str]:
+    runner, make_model, label, decode = _model_drafter(cfg, model)
+    decode = decode.model_copy(update={"max_new_tokens": cfg.max_new_tokens, "lookup": cfg.lookup})
+    engines = {}
+    for name in cfg.methods:
+        if name == "model":
+            engines[name] = SpeculativeEngine(runner, make_model(), decode, eos)
+        elif name == "lookup":
+            engines[name] = SpeculativeEngine(runner, LookupDrafter(cfg.lookup), decode, eos)
+        else:
+            hyb = decode.model_copy(update={"max_tree_tokens": cfg.max_tree_tokens})
+            engines[name] = SpeculativeEngine(runner, HybridDrafter(make_model(), LookupDrafter(cfg.lookup)), hyb, eos)
+    return engines, f"{label}; {decode.mode} depth {decode.depth}"
+
+
+def run(cfg: DemoConfig) -> dict[str, dict]:
+    from runtime.assets import load_model, load_tokenizer
+    from runtime.device import set_threads
+    from speculative.evaluate.metrics import summarize
+    from speculative.evaluate.run import encode, eos_ids, warm_up
+
+    set_threads(cfg.threads)
+    model, tok = load_model("smollm2-135m-instruct"), load_tokenizer("smollm2-135m-instruct")
+    engines, label = build_engines(cfg, model, eos_ids(model, tok))
+    first, *rest = engines.values()
+    prompts = [encode(tok, [{"role": "user", "content": p}]) for p in cfg.prompts]
+    warm_up(first, dict(zip(list(engines)[1:], rest)), prompts[0], n=8)
+    ar, spec, same, texts = [], {k: [] for k in engines}, dict.fromkeys(engines, True), []
+    for ids in prompts:  # back to back: AR, then every method, on the same prompt
+        base = first.generate_autoregressive(ids)
+        ar.append(base.stats)
+        texts.append(tok.decode(base.token_ids, skip_special_tokens=True))
+        for name, eng in engines.items():
+            res = eng.generate(ids)
+            spec[name].append(res.stats)
+            same[name] &= res.token_ids == base.token_ids
+    print(f"draft: {label}; {len(prompts)} prompts, {cfg.max_new_tokens} new tokens, warm-up done before timing")
+    print("AR output (prompt 1):", texts[0][:300].replace("\n", " "))
+    out = {}
+    for name in engines:
+        s = summarize(spec[name], ar, 1)
+        src = s["sources"]["accepted"]
+        out[name] = s
+        print(f"{name:>7}: identical to AR {same[name]}; tau {s['tau']:.2f}, round cost {s['round_cost_ar_steps']:.2f}"
+              f" AR steps -> {s['spec_tokens_per_s']:.1f} vs AR {s['ar_tokens_per_s']:.1f} tok/s = "
+              f"{s['speedup']:.2f}x (accepted from model/lookup/both: {src['model']}/{src['lookup']}/{src['both']})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(config_from_cli(DemoConfig, argv, description=__doc__, example="draft_dir=/path/to/export threads=2"))
 
 
 if __name__ == "__main__":

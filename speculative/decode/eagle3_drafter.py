@@ -1,10 +1,16 @@
 """EAGLE-3 draft at inference: the trained head from speculative/model/ with a tree-aware KV cache.
 
 `Eagle3Draft.forward` lets a query see every cached key at a position <= its own, which is right for a
-chain but not for a tree (siblings share positions). So this runner calls the draft's own pieces
-(embed, project_aux, rope, attn_input, qkv, finish, logits) and keeps keys/values with an explicit
-ancestor mask. Input pairs follow the training convention: (hidden of position t, token t+1) at rope
-position t; the committed context uses the fused target features, tree nodes their parent's pre-norm output.
+chain but not for a tree (siblings share positions). So this runner keeps keys/values itself, in a
+preallocated cache (entries in feed order: committed context, then the current tree's nodes) with an
+explicit ancestor mask, and runs the midlayer as a few runtime.ops calls on weights fused once from the
+draft (read at construction: build a new runner after changing the draft's weights):
+  x = [rmsnorm(embed(token)) ; rmsnorm(hidden)]   (both norm weights folded into the fused q/k/v weight)
+  attn = decode_attention(x @ Wqkv.T, ...)        (RoPE, cache write, tree mask)
+  h = hidden + o_proj(attn);  pre = h + down(swiglu(rmsnorm(h)));  logits = lm_head(rmsnorm(pre))
+Input pairs follow the training convention: (hidden of position t, token t+1) at rope position t; the
+committed context uses the fused target features (`draft.project_aux`), tree nodes their parent's
+pre-norm output.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from runtime.ops import decode_attention, decode_linear, decode_swiglu, rmsnorm_residual
 from speculative.decode.drafters import TreeCacheState
 from speculative.model.draft import Eagle3Draft
+
+CACHE_BLOCK = 256  # cache capacity grows in these steps
 
 
 class Eagle3Drafter:
@@ -21,7 +30,24 @@ class Eagle3Drafter:
 
     def __init__(self, draft: Eagle3Draft):
         self.draft = draft.eval()
-        self.target_ids = torch.arange(draft.config.draft_vocab_size, device=self._device) + draft.d2t
+        cfg = draft.config
+        self.heads, self.kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.eps, self.vocab = cfg.rms_norm_eps, cfg.vocab_size
+        mid, attn = draft.midlayer, draft.midlayer.self_attn
+        with torch.no_grad():
+            norms = torch.cat([mid.input_layernorm.weight, mid.hidden_norm.weight])  # [2H]: input columns
+            self.w_qkv = (torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]) * norms).contiguous()
+            self.w_o = attn.o_proj.weight.detach()
+            self.post_norm = mid.post_attention_layernorm.weight.detach()
+            self.w_gate_up = torch.cat([mid.mlp.gate_proj.weight, mid.mlp.up_proj.weight]).contiguous()
+            self.w_down = mid.mlp.down_proj.weight.detach()
+            self.norm = draft.norm.weight.detach()
+            self.w_head = draft.lm_head.weight.detach()
+            self.embed = draft.embed_tokens.weight.detach()
+        self.scale = self.head_dim ** -0.5
+        self.target_ids = torch.arange(cfg.draft_vocab_size, device=self._device) + draft.d2t
+        self.kv = torch.empty(0)  # [2, kv_heads, capacity, head_dim]
+        self.cos = self.sin = torch.empty(0)
         self.forwards = 0
         self.reset()
 
@@ -34,29 +60,48 @@ class Eagle3Drafter:
         return self.draft.fc.weight.dtype
 
     def reset(self) -> None:
-        self.k = self.v = None
+        self.length = 0  # cache entries in use (committed context + current tree nodes)
         self.state = TreeCacheState()
         self.root_hidden: torch.Tensor | None = None
         self.node_hidden: list[torch.Tensor] = []
 
+    def _grow(self, needed: int) -> None:
+        capacity = self.kv.shape[2] if self.kv.dim() == 4 else 0
+        if needed <= capacity:
+            return
+        cap = -(-needed // CACHE_BLOCK) * CACHE_BLOCK
+        kv = torch.zeros(2, self.kv_heads, cap, self.head_dim, device=self._device, dtype=self._dtype)
+        if capacity:
+            kv[:, :, :capacity] = self.kv
+        self.kv = kv
+        with torch.no_grad():  # the draft's own rotary module; the two halves of cos/sin are equal
+            cos, sin = self.draft.rope(self.embed[:1], torch.arange(cap, device=self._device)[None])
+        half = self.head_dim // 2
+        self.cos, self.sin = cos[0, :, :half].float().contiguous(), sin[0, :, :half].float().contiguous()
+
     @torch.inference_mode()
-    def _run(self, ids: torch.Tensor, hidden: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor):
-        """One midlayer pass over new inputs [T]; returns (pre-norm outputs [T, H], draft logits [T, Vd])."""
+    def _run(self, ids: torch.Tensor, hidden: torch.Tensor, positions: torch.Tensor, tree_mask: torch.Tensor | None):
+        """One midlayer pass over new inputs [T] written at cache slots length..; each sees the slots before
+        the last tree_mask.shape[1] ones, and of those the ones its tree_mask row allows (None: causal).
+        Returns (pre-norm outputs [T, H], draft logits [T, Vd])."""
         self.forwards += 1
-        d, dev = self.draft, self._device
-        ids, hidden, positions = ids.to(dev)[None], hidden.to(dev, self._dtype)[None], positions.to(dev)[None]
-        cos, sin = d.rope(hidden, positions)
-        q, k, v = d.midlayer.self_attn.qkv(d.midlayer.attn_input(d.embed(ids), hidden), cos, sin)
-        self.k = k if self.k is None else torch.cat([self.k, k], 2)
-        self.v = v if self.v is None else torch.cat([self.v, v], 2)
-        attn = F.scaled_dot_product_attention(q, self.k, self.v, attn_mask=mask.to(dev), enable_gqa=True)
-        pre = d.midlayer.finish(attn, hidden)[0]
-        return pre, d.logits(pre).float()
+        dev, n = self._device, int(ids.numel())
+        self._grow(self.length + n)
+        hidden = hidden.to(dev, self._dtype)
+        both = torch.stack([F.embedding(ids.to(dev), self.embed), hidden], dim=1)  # [T, 2, H]
+        x = F.rms_norm(both, both.shape[-1:], eps=self.eps).view(n, -1)  # norm weights live in w_qkv
+        attn = decode_attention(decode_linear(x, self.w_qkv), self.cos, self.sin, positions.to(dev), self.kv,
+                                self.length, tree_mask, self.heads, self.scale)
+        self.length += n
+        normed, h = rmsnorm_residual(decode_linear(attn, self.w_o), hidden, self.post_norm, self.eps)
+        pre = h + decode_linear(decode_swiglu(normed, self.w_gate_up), self.w_down)
+        logits = decode_linear(F.rms_norm(pre, pre.shape[-1:], self.norm, self.eps), self.w_head)
+        return pre, logits.float()
 
     def _target_logprobs(self, draft_logits: torch.Tensor) -> torch.Tensor:
         """Draft-vocab logits -> log-probs over the target vocab (-inf outside the draft vocab)."""
         lp = torch.log_softmax(draft_logits, dim=-1)
-        out = torch.full((*lp.shape[:-1], self.draft.config.vocab_size), float("-inf"), device=lp.device)
+        out = torch.full((*lp.shape[:-1], self.vocab), float("-inf"), device=lp.device)
         out[..., self.target_ids] = lp
         return out.cpu()
 
@@ -65,13 +110,12 @@ class Eagle3Drafter:
         """Commit pairs (features[i], ids[i+1]) at positions start+i; log-probs of the token after ids[-1]."""
         if features is None or features.shape[0] != ids.numel() - 1:
             raise ValueError("EAGLE-3 sync needs one target feature row per committed token before the root")
-        if self.k is not None:  # drop the previous tree (and anything past `start`)
-            self.k, self.v = self.k[:, :, :start], self.v[:, :, :start]
+        if start > self.state.committed:
+            raise ValueError(f"sync at {start} would leave a gap after the {self.state.committed} committed entries")
+        self.length = start  # drop the previous tree (and anything past `start`)
         n = features.shape[0]
         hidden = self.draft.project_aux(features.to(self._device, self._dtype))
-        causal = torch.ones(n, n, dtype=torch.bool).tril()
-        mask = torch.cat([torch.ones(n, start, dtype=torch.bool), causal], dim=1)[None, None]
-        pre, logits = self._run(ids[1:], hidden, torch.arange(start, start + n), mask)
+        pre, logits = self._run(ids[1:], hidden, torch.arange(start, start + n), None)
         self.state.committed, self.state.root_pos = start + n, start + n - 1
         self.state.start_tree()
         self.root_hidden, self.node_hidden = pre[-1], []
@@ -79,8 +123,9 @@ class Eagle3Drafter:
 
     @torch.inference_mode()
     def expand(self, tokens: torch.Tensor, parents: list[int]) -> torch.Tensor:
-        positions, mask = self.state.add_nodes(parents, self._dtype)
+        positions, _ = self.state.add_nodes(parents, self._dtype)
+        tree = torch.stack(self.state.rows)  # [nodes, nodes] ancestor-or-self rows over this tree's slots
         hidden = torch.stack([self.root_hidden if p < 0 else self.node_hidden[p] for p in parents])
-        pre, logits = self._run(tokens, hidden, positions, mask)
+        pre, logits = self._run(tokens, hidden, positions, tree[-len(parents):])
         self.node_hidden.extend(pre.unbind(0))
         return self._target_logprobs(logits)

@@ -1,5 +1,9 @@
 """The speculative decoding loop (draft -> verify -> accept -> commit) and the autoregressive baseline,
-both on the same TargetRunner so that speed-ups are measured like for like."""
+both on the same TargetRunner so that speed-ups are measured like for like.
+
+Drafters: a model drafter (LMDrafter, Eagle3Drafter: `sync` + `expand`, trees from `build_tree`), or one
+that builds its own tree (`draft_tree`: LookupDrafter, HybridDrafter). Accepted tokens are counted per
+source (model / lookup / both) from the tree's node flags."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import torch
 from speculative.decode.accept import accept_greedy, accept_sampling, sample_token
 from speculative.decode.config import DecodeConfig
 from speculative.decode.target import TargetRunner
-from speculative.decode.tree import build_tree
+from speculative.decode.tree import SOURCE_NAMES, DraftTree, build_tree
 
 
 @dataclass
@@ -24,6 +28,15 @@ class DecodeStats:
     decode_s: float = 0.0
     draft_s: float = 0.0
     verify_s: float = 0.0
+    # per source (model / lookup / both): drafted nodes verified, and accepted tokens
+    drafted_by_source: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCE_NAMES.values(), 0))
+    accepted_by_source: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCE_NAMES.values(), 0))
+
+    def count_sources(self, tree: DraftTree, path: list[int]) -> None:
+        for i in range(1, tree.size):
+            self.drafted_by_source[SOURCE_NAMES[tree.source_of(i)]] += 1
+        for i in path[1:]:
+            self.accepted_by_source[SOURCE_NAMES[tree.source_of(i)]] += 1
 
     @property
     def tau(self) -> float:
@@ -62,6 +75,13 @@ class SpeculativeEngine:
                 return out, "length"
         return out, None
 
+    def _draft(self, root: int, root_lp: torch.Tensor | None) -> DraftTree:
+        cfg, own = self.cfg, getattr(self.drafter, "draft_tree", None)
+        if own is not None:
+            return own(root, root_lp, cfg)
+        return build_tree(root, root_lp, self.drafter, depth=cfg.depth, topk=cfg.topk,
+                          num_draft_tokens=cfg.num_draft_tokens, min_prob=cfg.min_draft_prob)
+
     def _first_token(self, prompt_ids: torch.Tensor, want_features: bool, stats: DecodeStats):
         t0 = time.perf_counter()
         pre = self.target.prefill(prompt_ids, want_features=want_features)
@@ -83,8 +103,7 @@ class SpeculativeEngine:
             root_lp = self.drafter.sync(torch.cat([prompt_ids, torch.tensor([root])]), pre.features, 0)
         while reason is None:
             t0 = time.perf_counter()
-            tree = build_tree(root, root_lp, self.drafter, depth=cfg.depth, topk=cfg.topk,
-                              num_draft_tokens=cfg.num_draft_tokens, min_prob=cfg.min_draft_prob)
+            tree = self._draft(root, root_lp)
             t1 = time.perf_counter()
             ver = self.target.verify(tree.tokens, tree.depths, tree.ancestor_mask(), want_features=want)
             if cfg.greedy:
@@ -97,6 +116,7 @@ class SpeculativeEngine:
             stats.verify_s += time.perf_counter() - t1
             stats.target_forwards += 1
             stats.accepted.append(len(path) - 1)
+            stats.count_sources(tree, path)
             accepted = tree.tokens[path[1:]].tolist()
             out, reason = self._finish(out, accepted + [bonus], limit)
             if reason is None:

@@ -1,7 +1,10 @@
 """Draft trees: chain (top-1) and EAGLE-2 dynamic trees, plus the tensors the target needs to verify them.
 
 Node 0 is the root: the last token the target produced, not yet in its KV cache. Drafted nodes follow,
-each with a parent index (< its own index), a depth (root = 0) and a cumulative draft log-prob.
+each with a parent index (< its own index), a depth (root = 0), a cumulative draft log-confidence and the
+drafter(s) that proposed it. Trees from several drafters are merged by token (`merge_chain`), so a token
+appears at most once among a node's children: the sampling acceptance rule (decode/accept.py) treats each
+child as a distinct deterministic proposal, and a duplicate would only hide the second copy's subtree.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
+
+MODEL, LOOKUP = 1, 2  # DraftTree.sources bit flags: which drafter proposed a node (both = MODEL | LOOKUP)
+SOURCE_NAMES = {MODEL: "model", LOOKUP: "lookup", MODEL | LOOKUP: "both"}
 
 
 class Drafter(Protocol):
@@ -26,6 +32,8 @@ class DraftTree:
     tokens: torch.Tensor  # [N+1] long, root first
     parents: list[int]  # parent index per node, -1 for the root
     depths: torch.Tensor  # [N+1] long
+    scores: list[float] | None = None  # cumulative draft log-confidence per node (root 0.0); None = unknown
+    sources: list[int] | None = None  # per node MODEL / LOOKUP flags (root 0); None = all from the model
 
     @property
     def size(self) -> int:
@@ -55,6 +63,72 @@ class DraftTree:
             path.append(node)
             node = self.parents[node]
         return path[::-1]
+
+    def source_of(self, node: int) -> int:
+        return MODEL if self.sources is None else self.sources[node]
+
+    def _scores(self) -> list[float]:
+        return list(self.scores) if self.scores is not None else [0.0] * self.size
+
+    def _sources(self) -> list[int]:
+        return list(self.sources) if self.sources is not None else [0] + [MODEL] * (self.size - 1)
+
+    def select(self, keep: list[int]) -> DraftTree:
+        """The sub-tree of nodes `keep` (must contain the root and be closed under ancestors), in tree order."""
+        keep = sorted(set(keep))
+        index = {old: new for new, old in enumerate(keep)}
+        if keep[:1] != [0] or any(self.parents[i] >= 0 and self.parents[i] not in index for i in keep):
+            raise ValueError("select: the kept nodes must include the root and every kept node's parent")
+        scores, sources = self._scores(), self._sources()
+        return DraftTree(self.tokens[keep], [index[self.parents[i]] if i else -1 for i in keep], self.depths[keep],
+                         [scores[i] for i in keep], [sources[i] for i in keep])
+
+
+def merge_chain(tree: DraftTree, chain: list[int], chain_scores: list[float], source: int = LOOKUP) -> DraftTree:
+    """Hang `chain` (root -> c1 -> c2 ...) into `tree`, sharing every node whose token is already a child of the
+    current node (that node then carries both sources and the higher score), appending the rest after the
+    existing nodes (parents still come first)."""
+    tokens, parents, depths = tree.tokens.tolist(), list(tree.parents), tree.depths.tolist()
+    scores, sources, kids = tree._scores(), tree._sources(), tree.children()
+    cur = 0
+    for tok, score in zip(chain, chain_scores):
+        nxt = next((c for c in kids[cur] if tokens[c] == tok), None)
+        if nxt is None:
+            nxt = len(tokens)
+            tokens.append(tok), parents.append(cur), depths.append(depths[cur] + 1)
+            scores.append(score), sources.append(source), kids.append([])
+            kids[cur].append(nxt)
+        else:
+            sources[nxt] |= source
+            # scores stay non-increasing along paths: a chain score never exceeds its chain parent's
+            scores[nxt] = max(scores[nxt], score)
+        cur = nxt
+    return DraftTree(torch.tensor(tokens), parents, torch.tensor(depths), scores, sources)
+
+
+def chain_nodes(tree: DraftTree, chain: list[int], source: int = LOOKUP) -> int:
+    """How many leading tokens of a merged `chain` are still nodes of `tree` (after pruning)."""
+    tokens, kids, cur = tree.tokens.tolist(), tree.children(), 0
+    for i, tok in enumerate(chain):
+        cur = next((c for c in kids[cur] if tokens[c] == tok and tree.source_of(c) & source), -1)
+        if cur < 0:
+            return i
+    return len(chain)
+
+
+def prune_tree(tree: DraftTree, max_nodes: int | None = None, min_prob: float = 0.0) -> DraftTree:
+    """Keep the drafted nodes with score >= log(min_prob), at most `max_nodes` of them, most confident first
+    (ties towards shallower nodes). Scores never increase from parent to child, so the kept set is closed
+    under ancestors."""
+    scores = tree._scores()
+    floor = math.log(min_prob) if min_prob > 0 else float("-inf")
+    cand = [i for i in range(1, tree.size) if scores[i] >= floor]
+    cand.sort(key=lambda i: (-scores[i], int(tree.depths[i]), i))
+    if max_nodes is not None:
+        cand = cand[:max_nodes]
+    if len(cand) == tree.size - 1:
+        return tree
+    return tree.select([0, *cand])
 
 
 def build_tree(root_token: int, root_logprobs: torch.Tensor, drafter: Drafter, *, depth: int, topk: int,
@@ -123,7 +197,8 @@ def build_tree(root_token: int, root_logprobs: torch.Tensor, drafter: Drafter, *
         tokens.append(cand_tok[c])
         parents.append(index[p] if p >= 0 else 0)
         depths.append(cand_depth[c])
-    return DraftTree(torch.tensor(tokens), parents, torch.tensor(depths))
+    return DraftTree(torch.tensor(tokens), parents, torch.tensor(depths), [0.0] + [cand_score[c] for c in order],
+                     [0] + [MODEL] * len(order))
 
 
 def chain_tree(root_token: int, draft_tokens: list[int]) -> DraftTree:

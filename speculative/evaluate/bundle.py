@@ -1,9 +1,18 @@
 """`python -m speculative.evaluate.bundle --config experiments/configs/specforge/bundle_smollm2.yaml`
 
-The draft bundle pipeline: (optional) regenerate assistant turns with the target -> train the EAGLE-3
-draft (`python -m speculative.train`, which exports to <out>/train/export) -> evaluate -> model card.
-Every step's command line and wall time go into <out>/bundle.json. Training resumes from its newest
-checkpoint when re-run with the same out_dir, so an interrupted bundle continues where it stopped.
+The draft bundle pipeline, each stage resumable and recorded (command line + wall time) in
+<out>/bundle.json:
+
+  regenerate  answer ShareGPT first turns with the target itself (self-distillation, vLLM batched),
+              content-hash cached: <out>/regenerated.jsonl
+  prepare     run the target once over that data and write hidden-state shards (offline mode)
+  train       train the draft from the shards for several epochs (`speculative.train_dist`,
+              target_kind=offline); resumes from its newest checkpoint, or -- when the cache dir is
+              gone -- starts from the shipped draft (`init_from`)
+  export      bf16 export; `ship_dir` (in git) gets the export + sha256 + model card
+  evaluate    `python -m speculative.evaluate` on the export
+
+Re-running the same command continues where it stopped.
 """
 
 from __future__ import annotations
@@ -18,51 +27,54 @@ from typing import Any, Literal
 
 from runtime.checkpoint import atomic_write_json
 from runtime.config import StrictModel, load_config
-from runtime.logging import JsonlWriter, get_logger, progress
+from runtime.logging import get_logger
 from speculative.evaluate.config import EvalConfig, default_bundle_dir
 
 log = get_logger("speculative.bundle")
 
 
 class RegenConfig(StrictModel):
-    enabled: bool = False
+    enabled: bool = True
     backend: Literal["vllm", "hf"] = "vllm"
-    conversations: int = 2000
-    max_new_tokens: int = 384
-    batch: int = 16
+    source: str = "sharegpt"
+    conversations: int = 2000  # read from the start of the asset (the eval holds out its end)
+    max_new_tokens: int = 256
+    max_prompt_chars: int = 2000
+    chunk: int = 128  # prompts per generate call: the unit of resume
 
 
 class BundleConfig(StrictModel):
     out_dir: str = ""  # "" = the default bundle dir in the cache (outside git)
     target: str = "smollm2-135m-instruct"
-    train_config: str = "experiments/configs/specforge/smollm2_sharegpt.yaml"
-    train_overrides: list[str] = []
     regenerate: RegenConfig = RegenConfig()
+    prepare_config: str = "experiments/configs/specforge/offline_smollm2.yaml"
+    train_config: str = "experiments/configs/specforge/bundle_train_smollm2.yaml"
+    train_overrides: list[str] = []
+    ship_dir: str = ""  # "" = do not ship; else the export (bf16) + SHA256SUMS + model card go there
+    init_from: str = ""  # an export to start from when no checkpoint exists (e.g. the shipped draft)
     eval_config: str = "experiments/configs/specforge/eval_smollm2.yaml"
     eval_overrides: list[str] = []
+    stages: list[Literal["regenerate", "prepare", "train", "ship", "evaluate"]] = [
+        "regenerate", "prepare", "train", "ship", "evaluate"]
 
     def out(self) -> Path:
         return Path(self.out_dir or default_bundle_dir())
 
 
 def regenerate(cfg: BundleConfig, path: Path) -> dict[str, Any]:
-    """Answer the first user turn of ShareGPT conversations with the target itself (self-distillation
-    data: the draft then learns the target's own distribution). Appends; resumes after a crash."""
     from runtime.llm import SamplingParams, make_backend
     from speculative.data.records import load_conversations
+    from speculative.data.regenerate import regenerate as run
 
-    convs, skips = load_conversations("sharegpt", limit=cfg.regenerate.conversations)
-    done = sum(1 for _ in open(path, encoding="utf-8")) if path.is_file() else 0
-    todo = [[next(m for m in c if m["role"] == "user")] for c in convs][done:]
-    llm = make_backend(cfg.regenerate.backend, model=cfg.target)
-    params = SamplingParams(max_new_tokens=cfg.regenerate.max_new_tokens, temperature=0.0)
-    with JsonlWriter(path) as out:
-        for start in progress(range(0, len(todo), cfg.regenerate.batch), desc="regenerate"):
-            chunk = todo[start:start + cfg.regenerate.batch]
-            for msgs, gen in zip(chunk, llm.generate(chunk, params)):
-                out.write({"messages": [*msgs, {"role": "assistant", "content": gen.text}]})
-    llm.close()
-    return {"conversations": len(convs), "resumed_after": done, "skipped": dict(skips)}
+    r = cfg.regenerate
+    convs, skips = load_conversations(r.source, limit=r.conversations)
+    llm = make_backend(r.backend, model=cfg.target)
+    try:
+        counts = run(convs, llm, path, SamplingParams(max_new_tokens=r.max_new_tokens, temperature=0.0),
+                     model=cfg.target, chunk=r.chunk, max_prompt_chars=r.max_prompt_chars)
+    finally:
+        llm.close()
+    return {**counts, "conversations": len(convs), "skipped_on_input": dict(skips)}
 
 
 def _run(cmd: list[str], record: dict[str, Any], name: str) -> None:
@@ -72,31 +84,61 @@ def _run(cmd: list[str], record: dict[str, Any], name: str) -> None:
     record[name] = {"command": shlex.join(cmd), "seconds": time.time() - t0}
 
 
+def ship(export: Path, ship_dir: Path, bundle_dir: Path) -> None:
+    """The export in bf16 (half the bytes; CPU inference upcasts) + SHA256SUMS + model card."""
+    import torch
+
+    from speculative.evaluate.model_card import write_model_card, write_sha256sums
+    from speculative.export import export_draft, load_exported_draft
+
+    export_draft(load_exported_draft(export), ship_dir, dtype=torch.bfloat16)
+    write_sha256sums(ship_dir)
+    write_model_card(bundle_dir, ship_dir)
+
+
 def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
     out = cfg.out()
     out.mkdir(parents=True, exist_ok=True)
     export = out / "train" / "export"
-    eval_over = [f"draft_dir={export}", f"target={cfg.target}", *cfg.eval_overrides]
+    # evaluate what users get: the shipped bf16 draft when there is one
+    eval_over = [f"draft_dir={cfg.ship_dir or export}", f"target={cfg.target}", *cfg.eval_overrides]
     eval_cfg = load_config(EvalConfig, cfg.eval_config, eval_over)  # a bad eval config fails before training
+    record_path = out / "bundle.json"
     record: dict[str, Any] = {"config": cfg.model_dump(mode="json"), "out_dir": str(out),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    train_over = [f"out_dir={out / 'train'}", f"target.model={cfg.target}", "export=true", *cfg.train_overrides]
+    data = cfg.regenerate.source
     if cfg.regenerate.enabled:
-        t0 = time.time()
-        regen_path = out / "regenerated.jsonl"
-        record["regenerate"] = {**regenerate(cfg, regen_path), "path": str(regen_path),
-                                "seconds": time.time() - t0}
-        train_over.append(f"data.source={regen_path}")
-    atomic_write_json(out / "bundle.json", record)
-    _run([sys.executable, "-m", "speculative.train", "--config", cfg.train_config, *train_over], record, "train")
-    atomic_write_json(out / "bundle.json", record)
-    _run([sys.executable, "-m", "speculative.evaluate", "--config", cfg.eval_config, *eval_over], record, "evaluate")
-    record["eval_json"] = eval_cfg.out_json
+        data = str(out / "regenerated.jsonl")
+        if "regenerate" in cfg.stages:
+            t0 = time.time()
+            record["regenerate"] = {**regenerate(cfg, Path(data)), "path": data, "seconds": time.time() - t0}
+            atomic_write_json(record_path, record)
+    shards = out / "hidden_states"
+    data_over = [f"data.source={data}", "data.limit=null", f"target.model={cfg.target}"]
+    if "prepare" in cfg.stages:
+        _run([sys.executable, "-m", "speculative.prepare_hidden_states", "--config", cfg.prepare_config,
+              *data_over, f"out_dir={shards}"], record, "prepare")
+        atomic_write_json(record_path, record)
+    if "train" in cfg.stages:
+        train_over = [f"out_dir={out / 'train'}", f"target.model={cfg.target}", "target_kind=offline",
+                      f"offline_dir={shards}", "export=true", *cfg.train_overrides]
+        if cfg.init_from:
+            train_over.append(f"init_from={cfg.init_from}")
+        _run([sys.executable, "-m", "speculative.train_dist", "--config", cfg.train_config, *train_over],
+             record, "train")
+        atomic_write_json(record_path, record)
+    if "ship" in cfg.stages and cfg.ship_dir:
+        ship(export, Path(cfg.ship_dir), out)
+    if "evaluate" in cfg.stages:
+        _run([sys.executable, "-m", "speculative.evaluate", "--config", cfg.eval_config, *eval_over], record,
+             "evaluate")
+        record["eval_json"] = eval_cfg.out_json
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    atomic_write_json(out / "bundle.json", record)
-    from speculative.evaluate.model_card import write_model_card
+    atomic_write_json(record_path, record)
+    if cfg.ship_dir and Path(cfg.ship_dir, "config.json").is_file():
+        from speculative.evaluate.model_card import write_model_card
 
-    write_model_card(out)
+        write_model_card(out, Path(cfg.ship_dir))
     return record
 
 

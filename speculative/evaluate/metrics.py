@@ -48,5 +48,20 @@ def summarize(spec: list[DecodeStats], ar: list[DecodeStats], depth: int) -> dic
         "ar_step_s": sum(s.decode_s for s in ar) / max(sum(s.new_tokens - 1 for s in ar), 1),
         "round_cost_ar_steps": (sum(s.draft_s + s.verify_s for s in spec) / max(len(accepted), 1))
         / max(sum(s.decode_s for s in ar) / max(sum(s.new_tokens - 1 for s in ar), 1), 1e-9),
+        "sources": source_split(spec),
         "same_output_as_ar": None,  # filled by the runner (greedy only)
     }
+
+
+def source_split(spec: Sequence[DecodeStats]) -> dict[str, dict[str, float]]:
+    """Which drafter the accepted tokens came from (model = EAGLE-3 / draft LM, lookup, both = a node both
+    proposed), how many nodes each source put up for verification, and the share of those accepted."""
+    drafted: dict[str, int] = {}
+    accepted: dict[str, int] = {}
+    for s in spec:
+        for k, v in s.drafted_by_source.items():
+            drafted[k] = drafted.get(k, 0) + v
+        for k, v in s.accepted_by_source.items():
+            accepted[k] = accepted.get(k, 0) + v
+    rate = {k: accepted.get(k, 0) / n for k, n in drafted.items() if n}
+    return {"drafted": drafted, "accepted": accepted, "accept_rate": rate}

@@ -31,9 +31,14 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
     out = Path(bundle["out_dir"])
     train = bundle.get("train", {})
     last = metrics[-1] if metrics else {}
+    ship = bundle["config"].get("ship_dir")
     lines = [f"# EAGLE-3 draft for {bundle['config']['target']}", "",
-             "Built by `make spec-bundle` (speculative/evaluate/bundle.py). Weights are not in git; the target "
-             "rebuilds them.", "", "## Draft"]
+             "Built by `make spec-bundle` (speculative/evaluate/bundle.py): self-distilled data -> offline hidden "
+             "states -> draft training -> bf16 export. "
+             + (f"Shipped in `{ship}` (in git, checked by `SHA256SUMS`); load it in vLLM with "
+                f"`speculative_config={{'method': 'eagle3', 'model': '{ship}', 'num_speculative_tokens': 3}}`, "
+                "or in our engine with `python -m speculative.evaluate draft_dir=" + ship + "`." if ship else
+                "Weights are not in git; the target rebuilds them."), "", "## Draft"]
     if draft_cfg:
         d = draft_cfg.get("llmsys_draft_config", draft_cfg)
         lines += [f"- one Llama decoder layer, hidden {d.get('hidden_size')}, heads {d.get('num_attention_heads')}"
@@ -44,8 +49,14 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
         lines.append("- no export found (training did not finish)")
     regen = bundle.get("regenerate")
     lines += ["", "## Data", f"- train config: `{bundle['config']['train_config']}` "
-              f"overrides {bundle['config'].get('train_overrides') or '[]'}",
-              f"- regenerated with the target: {'yes, ' + str(regen.get('conversations')) + ' conversations' if regen else 'no'}"]
+              f"overrides {bundle['config'].get('train_overrides') or '[]'}"]
+    if regen:
+        lines.append(f"- self-distilled: the target's greedy replies to {regen.get('written', 0) + regen.get('reused', 0)} "
+                     f"ShareGPT first turns ({regen.get('generated_tokens', 0):,} tokens generated this run, "
+                     f"{fmt(regen.get('tokens_per_s'), '.0f')} tok/s, {regen.get('skipped_long_prompt', 0)} long "
+                     "prompts skipped)")
+    else:
+        lines.append("- regenerated with the target: no (ShareGPT's own replies)")
     lines += ["", "## Training",
               f"- optimizer steps: {last.get('step', '-')}; final loss {fmt(last.get('loss'), '.3f')}; "
               f"acc_0 {fmt(last.get('acc_0'), '.3f')}; train-time accept_len {fmt(last.get('accept_len'), '.3f')}",
@@ -58,14 +69,25 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
     else:
         lines.append("not evaluated yet")
     lines += ["", "## Command lines"]
-    for step in ("train", "evaluate"):
+    for step in ("prepare", "train", "evaluate"):
         if step in bundle:
             lines.append(f"- {step} ({bundle[step]['seconds']:.0f} s): `{bundle[step]['command']}`")
     lines.append(f"\nStarted {bundle.get('started')}, finished {bundle.get('finished', '-')}.")
     return "\n".join(lines) + "\n"
 
 
-def write_model_card(bundle_dir: str | Path) -> Path:
+def write_sha256sums(directory: str | Path) -> Path:
+    """`sha256sum -c`-compatible checksums of the shipped files."""
+    import hashlib
+
+    directory = Path(directory)
+    lines = [f"{hashlib.sha256((directory / n).read_bytes()).hexdigest()}  {n}"
+             for n in ("config.json", "model.safetensors")]
+    return atomic_write_text(directory / "SHA256SUMS", "\n".join(lines) + "\n")
+
+
+def write_model_card(bundle_dir: str | Path, ship_dir: str | Path | None = None) -> Path:
+    """<bundle>/README.md (and <ship_dir>/README.md) from the bundle's records."""
     bundle_dir = Path(bundle_dir)
     bundle = _load_json(bundle_dir / "bundle.json")
     if bundle is None:
@@ -76,6 +98,10 @@ def write_model_card(bundle_dir: str | Path) -> Path:
     card = render_model_card(bundle, _load_json(bundle_dir / "train" / "export" / "config.json"), metrics,
                              _load_json(eval_path) if eval_path else None)
     atomic_write_text(results_dir() / "specforge_model_card.md", card)
+    if ship_dir is not None:
+        sums = Path(ship_dir) / "SHA256SUMS"
+        extra = f"\n## Files (sha256)\n```\n{sums.read_text()}```\n" if sums.is_file() else ""
+        atomic_write_text(Path(ship_dir) / "README.md", card + extra)
     return atomic_write_text(bundle_dir / "README.md", card)
 
 

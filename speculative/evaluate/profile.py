@@ -1,6 +1,8 @@
-"""Where decoding time goes: target forward latency vs the number of tokens verified at once (engine and
-plain HF), and the cost of one linear layer at M = n rows (the CPU's small-M GEMM). Draft and verify
-shares of real decoding are in the eval report (`time_split_s`, `round_cost_ar_steps`).
+"""Where decoding time goes: target forward latency vs the number of tokens verified at once (the engine's
+fast backend, HF's forward with torch GEMMs, HF with every linear on the small-M kernel), the AR decoding
+rate, a per-layer / per-part breakdown of the fast forward, the top ops by self CPU time, and the cost of
+one linear at M = n rows (the CPU's small-M GEMM vs the csrc kernel). Draft and verify shares of real
+decoding are in the eval report (`time_split_s`, `round_cost_ar_steps`).
 `python -m speculative.evaluate.profile` -> JSON.
 
 The speculative arithmetic: speed-up ~= tau * t(1) / (t(n) + d * t_draft), with t(n) the target forward
@@ -11,15 +13,20 @@ close to t(1); this measures how close it is on this machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import json
 import statistics
 import time
+from collections import defaultdict
 
 import torch
 
 from runtime.checkpoint import atomic_write_json
 from runtime.paths import results_dir
 from runtime.results import with_provenance
+
+BACKENDS = ("fast", "hf", "hf_small_m")  # hf_small_m: HF's forward with use_small_m_linears
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -32,61 +39,142 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-@torch.inference_mode()
-def target_latency(model, context: int, sizes: list[int], repeats: int) -> dict[int, float]:
-    """Median seconds of one cached forward over n new tokens after `context` cached tokens."""
-    from speculative.decode.target import TargetRunner
+def _prompt(model, context: int) -> torch.Tensor:
+    return torch.randint(0, model.config.vocab_size, (context,), generator=torch.Generator().manual_seed(0))
+
+
+def _verify_fn(runner, n: int):
+    """One cached forward over an n-token chain tree, then the cache rolled back: repeatable."""
     from speculative.decode.tree import chain_tree
 
-    runner = TargetRunner(model)
-    prompt = torch.randint(0, model.config.vocab_size, (context,), generator=torch.Generator().manual_seed(0))
-    out = {}
-    for n in sizes:
-        runner.prefill(prompt, want_features=False)
-        tree = chain_tree(1, list(range(2, n + 1)))
-        mask = tree.ancestor_mask()
+    tree = chain_tree(1, list(range(2, n + 1)))
+    mask = tree.ancestor_mask()
 
-        def once(tree=tree, mask=mask):
-            runner.verify(tree.tokens, tree.depths, mask, want_features=False)
-            runner.commit([], tree.size)
+    def once():
+        runner.verify(tree.tokens, tree.depths, mask, want_features=False)
+        runner.commit([], tree.size)
 
-        out[n] = _median_time(once, repeats)
-    return out
+    return once
 
 
 @torch.inference_mode()
+def target_latency(model, context: int, sizes: list[int], repeats: int, backend: str = "fast") -> dict[int, float]:
+    """Median seconds of one cached forward over n new tokens after `context` cached tokens."""
+    runner = _runner(model, backend)
+    out = {}
+    for n in sizes:
+        runner.prefill(_prompt(runner.model, context), want_features=False)
+        out[n] = _median_time(_verify_fn(runner, n), repeats)
+    return out
+
+
 def raw_hf_latency(model, context: int, sizes: list[int], repeats: int) -> dict[int, float]:
-    """The same forwards through plain HF (causal mask, no tree mask, no features): the floor."""
-    from transformers import DynamicCache
-
-    prompt = torch.randint(0, model.config.vocab_size, (1, context), generator=torch.Generator().manual_seed(0))
-    out = {}
-    for n in sizes:
-        cache = DynamicCache(config=model.config)
-        model(prompt, past_key_values=cache, use_cache=True)
-        new = torch.randint(0, model.config.vocab_size, (1, n))
-
-        def once(new=new, cache=cache):
-            model(new, past_key_values=cache, use_cache=True)
-            for layer in cache.layers:
-                layer.keys, layer.values = layer.keys[..., :context, :], layer.values[..., :context, :]
-
-        out[n] = _median_time(once, repeats)
-    return out
+    """`target_latency` through HF's own forward and DynamicCache (torch GEMMs)."""
+    return target_latency(model, context, sizes, repeats, backend="hf")
 
 
 @torch.inference_mode()
-def linear_latency(model, sizes: list[int], repeats: int) -> dict[str, dict[int, float]]:
-    """Median seconds of the target's own MLP up-projection and LM head for M = n rows: separates the
-    cost of the CPU's small-M GEMM from everything the engine adds around it."""
-    layers = {"mlp_up": model.model.layers[0].mlp.up_proj, "lm_head": model.get_output_embeddings()}
-    out: dict[str, dict[int, float]] = {}
-    for name, lin in layers.items():
-        out[name] = {}
-        for n in sizes:
-            x = torch.randn(n, lin.in_features)
-            out[name][n] = _median_time(lambda x=x, lin=lin: lin(x), repeats * 5)
-    return out
+def ar_tokens_per_s(model, context: int, new_tokens: int, backend: str = "fast") -> float:
+    """Greedy decoding rate through `TargetRunner.step` (what `generate_autoregressive` runs per token)."""
+    runner = _runner(model, backend)
+    runner.prefill(_prompt(runner.model, context), want_features=False)
+    tok = 1
+    runner.step(tok)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(new_tokens):
+        tok = int(runner.step(tok).logits[-1].argmax())
+    return new_tokens / (time.perf_counter() - t0)
+
+
+@contextlib.contextmanager
+def _timed_ops(decoder):
+    """Wrap the runtime.ops calls of `llama_fast` with timers labelled by the weight they use (so by layer
+    and part); attention is charged to the layer of the QKV projection just before it."""
+    import speculative.decode.llama_fast as fast
+
+    names = {id(decoder.norm): ("final_norm", None), id(decoder.head): ("lm_head", None)}
+    for i, layer in enumerate(decoder.layers):
+        for part in ("in_norm", "qkv", "o", "post_norm", "gate_up", "down"):
+            names[id(getattr(layer, part))] = (part, i)
+    times: dict[tuple[str, int | None], float] = defaultdict(float)
+    current = [None]
+    originals = {name: getattr(fast, name) for name in ("decode_linear", "decode_swiglu", "rmsnorm_residual",
+                                                        "decode_attention")}
+
+    def wrap(name, fn):
+        def timed(*args, **kwargs):
+            if name == "decode_attention":
+                label = ("attention", current[0])
+            else:
+                label = names.get(id(args[2] if name == "rmsnorm_residual" else args[1]), (name, None))
+                current[0] = label[1]
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            times[label] += time.perf_counter() - t0
+            return out
+        return timed
+
+    for name, fn in originals.items():
+        setattr(fast, name, wrap(name, fn))
+    try:
+        yield times
+    finally:
+        for name, fn in originals.items():
+            setattr(fast, name, fn)
+
+
+@torch.inference_mode()
+def breakdown(model, context: int, n: int, repeats: int) -> dict:
+    """Per part (summed over layers) and per layer ms of one fast forward over n tokens; `glue_ms` is the
+    rest (Python, embedding, feature/mask handling); the top ops by self CPU time from torch.profiler."""
+    runner = _runner(model, "fast")
+    runner.prefill(_prompt(runner.model, context), want_features=False)
+    once = _verify_fn(runner, n)
+    once()
+    wall = _median_time(once, repeats)
+    with _timed_ops(runner.fast) as times:
+        for _ in range(repeats):
+            once()
+    per_part: dict[str, float] = defaultdict(float)
+    per_layer = [0.0] * len(runner.fast.layers)
+    for (part, layer), t in times.items():
+        per_part[part] += t * 1e3 / repeats
+        if layer is not None:
+            per_layer[layer] += t * 1e3 / repeats
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            once()
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:15]
+    return {"tokens": n, "wall_ms": wall * 1e3,
+            "per_part_ms": {k: round(v, 4) for k, v in sorted(per_part.items(), key=lambda kv: -kv[1])},
+            "glue_ms": round(wall * 1e3 - sum(per_part.values()), 4),
+            "per_layer_ms": [round(v, 4) for v in per_layer],
+            "top_ops": {e.key: {"self_cpu_ms_per_forward": round(e.self_cpu_time_total / 1e3 / repeats, 4),
+                                "calls_per_forward": e.count / repeats} for e in ops}}
+
+
+@torch.inference_mode()
+def linear_latency(model, sizes: list[int], repeats: int, impl: str = "torch") -> dict[str, dict[int, float]]:
+    """Median seconds of the target's own MLP up-projection and LM head for M = n rows with torch's GEMM
+    ("torch") or the csrc small-M kernel ("small_m_kernel"): the small-M GEMM cost apart from the rest."""
+    from runtime.ops import decode_linear
+
+    fn = {"torch": torch.nn.functional.linear, "small_m_kernel": decode_linear}[impl]
+    layers = {"mlp_up": model.model.layers[0].mlp.up_proj.weight, "lm_head": model.get_output_embeddings().weight}
+    return {name: {n: _median_time(lambda x=torch.randn(n, w.shape[1]), w=w: fn(x, w), repeats * 5) for n in sizes}
+            for name, w in layers.items()}
+
+
+def _runner(model, backend: str):
+    from runtime.ops import use_small_m_linears
+    from speculative.decode.target import TargetRunner
+
+    if backend == "hf_small_m":
+        model = copy.deepcopy(model)
+        use_small_m_linears(model)
+    return TargetRunner(model, backend="fast" if backend == "fast" else "hf")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -95,6 +183,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--context", type=int, default=256)
     ap.add_argument("--sizes", default="1,2,4,8,16,32,64")
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--backends", default=",".join(BACKENDS), help=f"subset of {BACKENDS}")
+    ap.add_argument("--ar-tokens", type=int, default=64, help="tokens of greedy AR decoding timed per backend")
     ap.add_argument("--out", default=str(results_dir() / "spec_profile.json"))
     args = ap.parse_args(argv)
     from runtime.assets import load_model
@@ -103,20 +193,30 @@ def main(argv: list[str] | None = None) -> dict:
     threads = set_threads()
     model = load_model(args.model, device="cpu")
     sizes = [int(s) for s in args.sizes.split(",")]
-    engine = target_latency(model, args.context, sizes, args.repeats)
-    raw = raw_hf_latency(model, args.context, sizes, args.repeats)
-    linear = linear_latency(model, sizes, args.repeats)
-    from runtime.ops import use_small_m_linears
+    backends = [b for b in args.backends.split(",") if b]
+    unknown = set(backends) - set(BACKENDS)
+    if unknown:
+        raise SystemExit(f"unknown backends {sorted(unknown)}; choose from {BACKENDS}")
+    verify = {b: target_latency(model, args.context, sizes, args.repeats, b) for b in backends}
+    ar = {b: ar_tokens_per_s(model, args.context, args.ar_tokens, b) for b in backends}
+    small = [s for s in sizes if s <= 8]
+    parts = {str(n): breakdown(model, args.context, n, args.repeats) for n in sorted({min(small), max(small)})} \
+        if "fast" in backends and small else {}
+    base = backends[0]
 
-    use_small_m_linears(model)  # the same forwards with every nn.Linear on the csrc small-M kernel
-    engine_small_m = target_latency(model, args.context, sizes, args.repeats)
-    report = {"model": args.model, "context": args.context, "threads": threads,
-              "engine_verify_s": {str(k): v for k, v in engine.items()},
-              "hf_forward_s": {str(k): v for k, v in raw.items()},
-              "cost_ratio_vs_1": {str(k): engine[k] / engine[sizes[0]] for k in sizes},
-              "engine_verify_small_m_kernel_s": {str(k): v for k, v in engine_small_m.items()},
-              "small_m_cost_ratio_vs_torch_1": {str(k): engine_small_m[k] / engine[sizes[0]] for k in sizes},
-              "linear_s": {name: {str(k): v for k, v in t.items()} for name, t in linear.items()}}
+    def keyed(d):
+        return {str(k): v for k, v in d.items()}
+
+    report = {"model": args.model, "context": args.context, "threads": threads, "backends": backends,
+              # the engine's own runner (`backends[0]`, default fast): the keys earlier reports used
+              "engine_verify_s": keyed(verify[base]),
+              "cost_ratio_vs_1": {str(k): verify[base][k] / verify[base][sizes[0]] for k in sizes},
+              "verify_s": {b: keyed(v) for b, v in verify.items()},
+              "cost_ratio_vs_1_by_backend": {b: {str(k): v[k] / v[sizes[0]] for k in sizes} for b, v in verify.items()},
+              "ar_tokens_per_s": ar,
+              "breakdown_fast": parts,
+              "linear_s": {impl: {name: keyed(t) for name, t in linear_latency(model, sizes, args.repeats, impl).items()}
+                           for impl in ("torch", "small_m_kernel")}}
     atomic_write_json(args.out, with_provenance(report, config=vars(args)))
     print(json.dumps(report, indent=1))
     return report

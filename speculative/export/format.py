@@ -98,7 +98,7 @@ def draft_hf_config(cfg: Eagle3DraftConfig, torch_dtype: str = "float32") -> dic
 def export_draft(draft: Eagle3Draft, out_dir: str | Path, *, dtype: torch.dtype | None = None) -> Path:
     """Validate, then write `config.json` and `model.safetensors` atomically into `out_dir`."""
     cfg = draft.config
-    tensors = {k: v.detach().cpu() for k, v in draft.trainable_state_dict().items()}
+    tensors = {k: v.detach().cpu() for k, v in draft.export_state_dict().items()}
     if dtype is not None:
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     validate_export(tensors, cfg)
@@ -121,7 +121,7 @@ def load_exported_draft(path: str | Path, *, embed_weight: torch.Tensor | None =
     validate_export(tensors, cfg)
     draft = Eagle3Draft(cfg, embed_weight=embed_weight)
     missing, unexpected = draft.load_state_dict(tensors, strict=False)
-    missing = [k for k in missing if not k.startswith(("embed_tokens.", "rotary."))]
+    missing = [k for k in missing if not k.startswith(("embed_tokens.", "rotary.")) and k != "aux_scale"]
     if missing or unexpected:
         raise ExportError(f"export/model mismatch: missing {missing}, unexpected {unexpected}")
     return draft.to(device).eval()

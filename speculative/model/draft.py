@@ -8,7 +8,8 @@ Contract used by speculative/decode/ and speculative/export/ (keep names stable)
 - `Eagle3Draft(config, embed_weight=None)` submodules, named as the exported keys:
   `fc` (3*H_t -> H, no bias), `midlayer.{input_layernorm, hidden_norm, self_attn.{q,k,v,o}_proj,
   post_attention_layernorm, mlp.{gate,up,down}_proj}`, `norm`, `lm_head` (H -> draft vocab); buffers
-  `d2t` (int64, target_id = draft_id + d2t[draft_id]) and `t2d` (bool [V_target]). `embed_tokens` is the
+  `d2t` (int64, target_id = draft_id + d2t[draft_id]) and `t2d` (bool [V_target]), and `aux_scale`
+  ([3*H_t], fixed fc-input scale, folded into `fc` by `export_state_dict`). `embed_tokens` is the
   target's embedding, frozen and never exported.
 - Inference, step by step:
       h = draft.project_aux(aux)                      # [B, T, 3*H_t] -> [B, T, H]   (target states)
@@ -180,6 +181,9 @@ class Eagle3Draft(nn.Module):
         self.norm = LlamaRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.lm_head = nn.Linear(config.hidden_size, config.draft_vocab_size, bias=False)
         self.rotary = LlamaRotaryEmbedding(config.llama_config())
+        # fixed per-input-channel scale of the fc input (the aux layers' residual streams differ ~10x in
+        # RMS); folded into fc.weight at export, so exports keep the unchanged vLLM/SGLang format
+        self.register_buffer("aux_scale", torch.ones(3 * config.target_hidden_size))
         self.register_buffer("d2t", torch.zeros(config.draft_vocab_size, dtype=torch.int64))
         self.register_buffer("t2d", torch.zeros(config.vocab_size, dtype=torch.bool))
         self.set_vocab_mapping(*identity_vocab_mapping(config.draft_vocab_size, config.vocab_size))
@@ -198,12 +202,24 @@ class Eagle3Draft(nn.Module):
         """Everything but the frozen target embedding (what checkpoints and exports hold)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith(("embed_tokens.", "rotary."))}
 
+    def set_aux_scale(self, scale: torch.Tensor) -> None:
+        if scale.shape != self.aux_scale.shape or not bool(torch.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError(f"aux_scale must be {tuple(self.aux_scale.shape)} finite positive values")
+        self.aux_scale.copy_(scale)
+
+    def export_state_dict(self) -> dict[str, torch.Tensor]:
+        """`trainable_state_dict` with `aux_scale` folded into `fc.weight` (fc(x * s) = (W diag(s)) x)."""
+        out = self.trainable_state_dict()
+        scale = out.pop("aux_scale")
+        out["fc.weight"] = out["fc.weight"] * scale.to(out["fc.weight"].dtype)[None, :]
+        return out
+
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.embed_tokens(input_ids)
 
     def project_aux(self, aux_hidden: torch.Tensor) -> torch.Tensor:
         """Fuse the 3 target aux states [.., 3*H_t] into the draft width [.., H]."""
-        return self.fc(aux_hidden)
+        return self.fc(aux_hidden * self.aux_scale.to(aux_hidden.dtype))
 
     def rope(self, hidden: torch.Tensor, position_ids: torch.Tensor):
         return self.rotary(hidden, position_ids)

@@ -82,6 +82,7 @@ class OfflineTargetBackend(TargetBackend):
         h = self.manifest["hidden_size"]
         aux = torch.zeros(b, t, 3 * h, dtype=self.compute_dtype)
         last = torch.zeros(b, t, h, dtype=self.compute_dtype)
+        argmax = torch.zeros(b, t, dtype=torch.int64)
         for row in range(b):
             n = int(attention_mask[row].sum())
             key = sequence_key(input_ids[row, :n])
@@ -92,7 +93,8 @@ class OfflineTargetBackend(TargetBackend):
             f = self._open(shard)
             aux[row, :n] = f.get_slice("aux_hidden")[s:e].to(self.compute_dtype)
             last[row, :n] = f.get_slice("last_hidden")[s:e].to(self.compute_dtype)
+            argmax[row, :n] = f.get_slice("target_argmax")[s:e].long()
         device = input_ids.device
         aux, last = aux.to(device), last.to(device)
         probs = restricted_probs(last, self._head.to(device, self.compute_dtype), t2d.to(device))
-        return TargetOutputs(aux_hidden=aux, last_hidden=last, target_probs=probs)
+        return TargetOutputs(aux_hidden=aux, last_hidden=last, target_probs=probs, target_argmax=argmax.to(device))

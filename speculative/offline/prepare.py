@@ -61,7 +61,8 @@ def target_states(target: TargetBackend, examples: list[Example], batch_size: in
         for b, e in enumerate(chunk):
             n = len(e.input_ids)
             out.append({"input_ids": e.input_ids, "loss_mask": e.loss_mask,
-                        "aux_hidden": tout.aux_hidden[b, :n].cpu(), "last_hidden": tout.last_hidden[b, :n].cpu()})
+                        "aux_hidden": tout.aux_hidden[b, :n].cpu(), "last_hidden": tout.last_hidden[b, :n].cpu(),
+                        "target_argmax": tout.target_argmax[b, :n].cpu()})
     return out
 
 

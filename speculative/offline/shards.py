@@ -2,8 +2,10 @@
 
 Shard `shard_00000.safetensors` packs its sequences back to back (no padding):
   input_ids [N] int64, loss_mask [N] bool, offsets [n+1] int64 (sequence i = rows offsets[i]:offsets[i+1]),
-  aux_hidden [N, 3*H] and last_hidden [N, H] in the storage dtype. No logits: the target head is
-re-applied on the draft vocab at training time, which is what keeps the format ~4*H values per token.
+  aux_hidden [N, 3*H] and last_hidden [N, H] in the storage dtype, target_argmax [N] int32 (the
+full-vocab argmax, so rows the draft vocab cannot predict are masked without the full head at training
+time). No logits: the target head is re-applied on the draft vocab at training time, which is what
+keeps the format ~4*H values per token.
 `manifest.json` lists each finished shard with its counts and sha256; a shard absent from it or whose
 file does not hash to the recorded value is incomplete and gets rewritten (or refused when reading).
 """
@@ -20,7 +22,7 @@ import torch
 from runtime.checkpoint import atomic_save_tensors, atomic_write_json
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STORAGE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
@@ -41,8 +43,8 @@ def sha256_file(path: str | Path) -> str:
 
 
 def bytes_per_token(hidden_size: int, storage_dtype: str) -> int:
-    """4*H hidden values (3 aux + last) + the int64 id + the bool mask."""
-    return 4 * hidden_size * STORAGE_DTYPES[storage_dtype].itemsize + 8 + 1
+    """4*H hidden values (3 aux + last) + the int64 id + the bool mask + the int32 target argmax."""
+    return 4 * hidden_size * STORAGE_DTYPES[storage_dtype].itemsize + 8 + 1 + 4
 
 
 def pack_shard(seqs: list[dict[str, torch.Tensor]], storage_dtype: str) -> dict[str, torch.Tensor]:
@@ -53,7 +55,8 @@ def pack_shard(seqs: list[dict[str, torch.Tensor]], storage_dtype: str) -> dict[
             "loss_mask": torch.cat([s["loss_mask"] for s in seqs]).bool(),
             "offsets": torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)]),
             "aux_hidden": torch.cat([s["aux_hidden"] for s in seqs]).to(dtype),
-            "last_hidden": torch.cat([s["last_hidden"] for s in seqs]).to(dtype)}
+            "last_hidden": torch.cat([s["last_hidden"] for s in seqs]).to(dtype),
+            "target_argmax": torch.cat([s["target_argmax"] for s in seqs]).to(torch.int32)}
 
 
 def write_shard(directory: Path, index: int, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:

@@ -68,11 +68,20 @@ class TPTargetBackend(TargetBackend):
         # vocab shards are contiguous ascending id ranges, so rank order = draft-id order
         return torch.cat([p[..., :c] for p, c in zip(pieces, counts)], dim=-1)
 
+    def _full_vocab_argmax(self, last: torch.Tensor) -> torch.Tensor:
+        """Full-vocab argmax from the vocab shards: per-shard max, then the first shard holding the maximum
+        (= torch.argmax's first-occurrence rule on the unsharded logits)."""
+        best, idx = (last @ self.head_shard.t()).max(-1)
+        vals = torch.stack(_all_gather(best.float(), self.group, self.tp))
+        ids = torch.stack(_all_gather(idx + self.vocab_start, self.group, self.tp))
+        return ids.gather(0, vals.argmax(0, keepdim=True))[0]
+
     @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, t2d: torch.Tensor) -> TargetOutputs:
         aux, last = self.model(input_ids, attention_mask, self.aux_layer_ids)
         probs = torch.softmax(self._draft_vocab_logits(last, t2d.to(last.device)).float(), dim=-1)
-        return TargetOutputs(aux_hidden=torch.cat(aux, dim=-1), last_hidden=last, target_probs=probs)
+        return TargetOutputs(aux_hidden=torch.cat(aux, dim=-1), last_hidden=last, target_probs=probs,
+                             target_argmax=self._full_vocab_argmax(last))
 
 
 class ResplitTarget(TargetBackend):
@@ -101,4 +110,4 @@ class ResplitTarget(TargetBackend):
         out = self.inner.forward(torch.cat(_all_gather(ids, group, tp)), all_mask, t2d)
         mine = slice(rank * b, (rank + 1) * b)
         return TargetOutputs(aux_hidden=out.aux_hidden[mine, :t], last_hidden=out.last_hidden[mine, :t],
-                             target_probs=out.target_probs[mine, :t])
+                             target_probs=out.target_probs[mine, :t], target_argmax=out.target_argmax[mine, :t])

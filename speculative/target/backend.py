@@ -5,7 +5,9 @@
                               low -> high as vLLM's `combine_hidden_states` expects;
   last_hidden  [B, T, H_t]    the final normed hidden state (input of the target's lm_head);
   target_probs [B, T, V_d]    softmax of the target logits restricted to the draft vocab: the lm_head
-                              is evaluated only on the `t2d` rows, so [B, T, V_target] is never built.
+                              is evaluated only on the `t2d` rows, so [B, T, V_target] is never kept;
+  target_argmax [B, T] | None the full-vocabulary argmax: rows whose argmax lies outside the draft vocab
+                              cannot be predicted by the draft and are left out of the loss (SpecForge).
 Online HF lives here; an offline shard reader (precomputed states) and a megatron tensor-parallel
 target implement the same interface (issue 4) and plug into the trainer unchanged.
 """
@@ -26,6 +28,7 @@ class TargetOutputs:
     aux_hidden: torch.Tensor
     last_hidden: torch.Tensor
     target_probs: torch.Tensor
+    target_argmax: torch.Tensor | None = None
 
 
 class TargetBackend(ABC):
@@ -47,6 +50,13 @@ def restricted_probs(last_hidden: torch.Tensor, lm_head_weight: torch.Tensor, t2
     """softmax over the draft vocab of the target logits, computing only the `t2d` rows of the head."""
     rows = lm_head_weight[t2d]  # [V_d, H] in ascending target-id order = draft-id order
     return torch.softmax((last_hidden @ rows.t()).float(), dim=-1)
+
+
+def full_vocab_argmax(last_hidden: torch.Tensor, lm_head_weight: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    """argmax of the full target logits, in row chunks so [B*T, V_target] never exists at once."""
+    flat = last_hidden.reshape(-1, last_hidden.shape[-1])
+    out = torch.cat([(flat[i:i + chunk] @ lm_head_weight.t()).argmax(-1) for i in range(0, flat.shape[0], chunk)])
+    return out.reshape(last_hidden.shape[:-1])
 
 
 class HFTargetBackend(TargetBackend):
@@ -73,5 +83,7 @@ class HFTargetBackend(TargetBackend):
         hs = out.hidden_states  # hs[k] = residual after k layers for k < L; hs[L] = final normed state
         aux = torch.cat([hs[k] for k in self.aux_layer_ids], dim=-1)
         last = out.last_hidden_state
-        probs = restricted_probs(last, self.model.get_output_embeddings().weight.detach(), t2d.to(last.device))
-        return TargetOutputs(aux_hidden=aux, last_hidden=last, target_probs=probs)
+        head = self.model.get_output_embeddings().weight.detach()
+        probs = restricted_probs(last, head, t2d.to(last.device))
+        return TargetOutputs(aux_hidden=aux, last_hidden=last, target_probs=probs,
+                             target_argmax=full_vocab_argmax(last, head))

@@ -55,7 +55,8 @@ def run_variant(variant: str, steps: int, overrides: list[str]) -> dict:
                 hs = out.hidden_states
                 full = out.logits.float()  # [B, T, V_target]
                 probs = torch.softmax(full[..., t2d.to(full.device)], -1)
-                return TargetOutputs(torch.cat([hs[k] for k in self.aux_layer_ids], -1), hs[-1], probs)
+                return TargetOutputs(torch.cat([hs[k] for k in self.aux_layer_ids], -1), hs[-1], probs,
+                                     full.argmax(-1))
 
         setup.target.__class__ = FullVocabTarget
     trainer = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule)

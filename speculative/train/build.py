@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from runtime.assets import load_tokenizer
 from runtime.checkpoint import atomic_write_json
 from runtime.config import dump_config
@@ -49,7 +51,53 @@ def assemble_draft(cfg: TrainConfig, target: TargetBackend, examples: list[Any],
     draft.set_vocab_mapping(d2t, t2d)
     schedule = BatchSchedule(examples, cfg.optim.batch_size, cfg.seed,
                              pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    if cfg.aux_norm_batches:
+        draft.set_aux_scale(estimate_aux_scale(target, schedule, cfg.aux_norm_batches))
+    if cfg.init_from:
+        init_from_export(draft, cfg.init_from)
     return draft, schedule, vocab_key
+
+
+def init_from_export(draft: Eagle3Draft, path: str) -> None:
+    """Start from an exported draft (e.g. the shipped one, when the checkpoints are gone): its weights and
+    vocab mapping; fc is un-folded by this run's aux_scale so the function is unchanged. A checkpoint in
+    out_dir, when there is one, still wins (the trainer resumes from it afterwards)."""
+    from speculative.export import load_exported_draft
+
+    src = load_exported_draft(path)
+    if src.config != draft.config.model_copy(update={"draft_vocab_size": src.config.draft_vocab_size}):
+        raise ValueError(f"init_from {path}: its architecture differs from this run's draft")
+    if src.config.draft_vocab_size != draft.config.draft_vocab_size:
+        raise ValueError(f"init_from {path}: draft vocab {src.config.draft_vocab_size} != "
+                         f"data.draft_vocab_size {draft.config.draft_vocab_size}")
+    weights = src.export_state_dict()
+    weights["fc.weight"] = weights["fc.weight"] / draft.aux_scale[None, :]
+    weights["aux_scale"] = draft.aux_scale.clone()
+    draft.set_vocab_mapping(weights["d2t"], weights["t2d"])
+    draft.load_state_dict(weights, strict=False)
+    log.info("initialised the draft from %s", path)
+
+
+@torch.no_grad()
+def estimate_aux_scale(target: TargetBackend, schedule: BatchSchedule, n_batches: int) -> torch.Tensor:
+    """1 / RMS of each aux layer's residual stream over the first `n_batches` batches, repeated over its H
+    channels: SmolLM2's layers 2 / 15 / 27 differ ~10x in RMS, so unscaled the deepest one dominates fc.
+    Position 0 is left out (the first token's residual is ~1000x larger everywhere: an attention sink)."""
+    h = target.config.hidden_size
+    sq, count = torch.zeros(len(target.aux_layer_ids), dtype=torch.float64), 0
+    device = target.embedding_weight().device
+    no_vocab = torch.zeros(target.config.vocab_size, dtype=torch.bool, device=device)
+    for i in range(min(n_batches, schedule.batches_per_epoch)):
+        batch = schedule.batch(i).to(device)
+        aux = target.forward(batch.input_ids, batch.attention_mask, no_vocab).aux_hidden.float()
+        rows = batch.attention_mask.clone()
+        rows[:, 0] = False
+        per_layer = aux[rows].view(-1, len(target.aux_layer_ids), h)  # [N, layers, H]
+        sq += per_layer.double().pow(2).mean(-1).sum(0).cpu()
+        count += per_layer.shape[0]
+    if not count:
+        raise ValueError("no tokens to estimate the aux-state scale from")
+    return (count / sq).sqrt().float().repeat_interleave(h)
 
 
 def build_training(cfg: TrainConfig) -> TrainingSetup:

@@ -28,6 +28,7 @@ class OptimConfig(StrictModel):
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.95)
     warmup_steps: int = 20
+    min_lr_ratio: float = 0.0  # cosine decays from lr to lr * min_lr_ratio at max_steps (the planned run)
     max_grad_norm: float = 0.5
     batch_size: int = 1
     grad_accum: int = 4
@@ -39,6 +40,8 @@ class TrainConfig(StrictModel):
     optim: OptimConfig = OptimConfig()
     ttt_length: int = 7
     loss_decay: float = 0.8
+    init_from: str | None = None  # an exported draft to start from when out_dir has no checkpoint
+    aux_norm_batches: int = 8  # batches to measure the aux layers' RMS for the fixed fc-input scale; 0 = off
     max_steps: int = 500  # optimizer steps
     attn_impl: Literal["auto", "sdpa", "flex"] = "auto"  # auto: flex on CUDA, sdpa on CPU
     seed: int = 0

@@ -9,13 +9,13 @@ written after the last checkpoint are dropped on resume (those steps are recompu
 from __future__ import annotations
 
 import contextlib
+import math
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import get_cosine_schedule_with_warmup
 
 from runtime.checkpoint import CheckpointManager, atomic_write_text, rng_state, set_rng_state
 from runtime.device import pick_device
@@ -29,6 +29,17 @@ from speculative.train.ttt import ttt_unroll
 log = get_logger("speculative.train")
 
 
+def cosine_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int, min_ratio: float = 0.0):
+    """Linear warm-up, then cosine from 1 to `min_ratio` at step `total` (the whole planned run)."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)  # as transformers' get_cosine_schedule_with_warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 class DraftTrainer:
     def __init__(self, cfg: TrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule):
         self.cfg, self.target, self.draft, self.schedule = cfg, target, draft, schedule
@@ -37,8 +48,8 @@ class DraftTrainer:
         params = [p for p in draft.parameters() if p.requires_grad]
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, min(o.warmup_steps, cfg.max_steps),
-                                                         cfg.max_steps)
+        self.scheduler = cosine_schedule(self.optimizer, min(o.warmup_steps, cfg.max_steps), cfg.max_steps,
+                                         o.min_lr_ratio)
         self.out = Path(cfg.out_dir)
         self.ckpts = CheckpointManager(self.out / "checkpoints", keep=cfg.keep_ckpts)
         self.attn_impl = cfg.attn_impl if cfg.attn_impl != "auto" else ("flex" if self.device.type == "cuda" else "sdpa")

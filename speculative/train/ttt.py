@@ -57,16 +57,20 @@ def ttt_unroll(draft: Eagle3Draft, batch: Batch, target: TargetOutputs, *, ttt_l
     ploss, acc, counted = [], [], []
     correct_all = torch.zeros(ttt_length, b, t, dtype=torch.bool, device=ids.device)
     valid_all = torch.zeros_like(correct_all)
+    # rows whose full-vocab target argmax is outside the draft vocab: no loss (SpecForge), and a miss in acc
+    in_vocab = (draft.t2d[target.target_argmax] if target.target_argmax is not None
+                else torch.ones_like(wanted))
     for k in range(ttt_length):
         embeds = draft.embed(shift_left(ids, k + 1))
         prenorm = draft.forward_ttt(embeds, hidden, rows + k, kv_blocks, key_padding=real, attn_impl=attn_impl)
         valid = shift_left(wanted, k + 2, False)
         probs = shift_left(target.target_probs, k + 1, 0.0)[valid]
+        trainable = shift_left(in_vocab, k + 1, False)[valid]
         n = int(valid.sum())
         if n:
             loss_rows, argmax = soft_cross_entropy(draft.norm(prenorm)[valid], draft.lm_head.weight, probs)
-            step_loss = loss_rows.mean()
-            hit = argmax == probs.argmax(-1)
+            step_loss = (loss_rows * trainable).sum() / trainable.sum().clamp(min=1)
+            hit = (argmax == probs.argmax(-1)) & trainable
             correct_all[k][valid] = hit
             acc.append(float(hit.float().mean()))
         else:

@@ -66,3 +66,33 @@ def test_saved_copy_logits_equal_gguf_load():
     with torch.no_grad():
         a, b = gguf_model(ids).logits, saved(ids).logits
     assert torch.equal(a, b)
+
+
+def test_shipped_draft_is_listed_and_verified(tmp_path, monkeypatch):
+    """The shipped draft is an asset: listed, handed out only when its files match SHA256SUMS."""
+    import hashlib
+
+    import pytest
+
+    from runtime.assets import asset_status, list_assets
+    from runtime.assets import drafts
+    from runtime.assets.registry import AssetCorruptError, AssetMissingError
+
+    assert "smollm2-135m-eagle3" in {s.name for s in list_assets()}
+    assert "smollm2-135m-eagle3" in asset_status()
+    folder = tmp_path / "drafts" / "d"
+    folder.mkdir(parents=True)
+    monkeypatch.setattr(drafts, "repo_root", lambda: tmp_path)
+    monkeypatch.setitem(drafts.DRAFTS, "d", drafts.DraftSpec("d", "smollm2-135m-instruct", "drafts/d", "test"))
+    with pytest.raises(AssetMissingError, match="spec-bundle"):
+        drafts.draft_dir("d")
+    for name, data in {"config.json": b"{}", "model.safetensors": b"weights"}.items():
+        (folder / name).write_bytes(data)
+    (folder / "SHA256SUMS").write_text("".join(f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n"
+                                               for n in ("config.json", "model.safetensors")))
+    assert drafts.draft_dir("d") == folder
+    (folder / "model.safetensors").write_bytes(b"weightz")
+    with pytest.raises(AssetCorruptError, match="model.safetensors"):
+        drafts.draft_dir("d")
+    with pytest.raises(KeyError, match="unknown draft"):
+        drafts.draft_dir("nope")

@@ -40,3 +40,19 @@ def tiny_value_model(tiny_model):
         for p in vm.head.parameters():
             p.mul_(50.0)
     return vm.eval()
+
+
+class VowelReward:
+    """A tiny lexicon-style teacher: the share of vowels in the response (varies with every token, so
+    candidate rankings and the exact guide are exercised on random tiny models)."""
+
+    name = "vowels"
+
+    def score(self, prompts, responses):
+        assert len(prompts) == len(responses)
+        return [sum(c in "aeiouAEIOU" for c in r) / (len(r) + 1) for r in responses]
+
+
+@pytest.fixture(scope="session")
+def vowel_reward():
+    return VowelReward()

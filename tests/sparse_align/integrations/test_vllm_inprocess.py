@@ -86,3 +86,32 @@ def test_vllm_rejects_bad_settings(engine, kw, match):
 
     with pytest.raises((ValueError, VLLMValidationError), match=match):
         _gen(engine, [1, 2, 3], max_tokens=2, **kw)
+
+
+def test_vllm_bad_request_then_good_one_engine_keeps_serving(engine, tokenizer, monkeypatch):
+    """A rejected request and a request whose steering fails inside the engine leave the engine serving."""
+    from vllm.exceptions import VLLMValidationError
+
+    from sparse_align.integrations.vllm_v1 import SIAVLLMLogitsProcessor
+    from sparse_align.steer.decode import render_prompt
+    from sparse_align.steer.scorer import SequenceValueScorer
+
+    ids = render_prompt(tokenizer, "Describe a rainy Monday.")
+    plain = _gen(engine, ids, max_tokens=6, temperature=0.0)
+    with pytest.raises((ValueError, VLLMValidationError), match="sia_weight"):
+        _gen(engine, ids, max_tokens=6, temperature=0.0, extra_args={"sia_mode": "dense", "sia_weight": float("inf")})
+    assert _gen(engine, ids, max_tokens=6, temperature=0.0) == plain
+
+    def boom(self, token_ids, candidates):
+        raise RuntimeError("value model exploded")
+
+    errors = SIAVLLMLogitsProcessor.stats["errors"]
+    with monkeypatch.context() as m:
+        m.setattr(SequenceValueScorer, "score", boom)
+        failed = _gen(engine, ids, max_tokens=6, temperature=0.0, extra_args={"sia_mode": "dense", "sia_top_k": 5})
+    assert failed == plain  # contained on the first step: the request finished unsteered
+    assert SIAVLLMLogitsProcessor.stats["errors"] == errors + 1
+    assert _gen(engine, ids, max_tokens=6, temperature=0.0) == plain
+    steered = _gen(engine, ids, max_tokens=6, temperature=0.0, extra_args={"sia_mode": "dense", "sia_weight": 3.0,
+                                                                           "sia_top_k": 5})
+    assert steered != plain and SIAVLLMLogitsProcessor.stats["errors"] == errors + 1

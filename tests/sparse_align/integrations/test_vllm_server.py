@@ -81,3 +81,8 @@ def test_server_steers_and_rejects_bad_settings(server):
     assert bad.status_code == 400 and "sia_tau" in bad.text
     pen = _post(server, vllm_xargs={"sia_mode": "sia"}, repetition_penalty=1.5)
     assert pen.status_code == 400 and "penalties" in pen.text
+    strict = _post(server, vllm_xargs={"sia_mode": "dense", "sia_top_k": "5"})  # no coercion of "5"
+    assert strict.status_code == 400 and "sia_top_k" in strict.text
+    again = _post(server)  # the engine keeps serving after rejected requests
+    assert again.status_code == 200
+    assert again.json()["choices"][0]["message"]["content"] == plain.json()["choices"][0]["message"]["content"]

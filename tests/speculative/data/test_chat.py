@@ -90,3 +90,16 @@ def test_last_turn_only_and_truncation(tok):
     cut = render_conversation(tok, CONV, max_length=40)
     assert len(cut.input_ids) == 40
     assert cut.loss_mask.tolist() == full.loss_mask[:40].tolist()
+
+
+def test_truncation_keeps_the_last_window_with_assistant_tokens(tok):
+    """A prompt longer than max_length would leave no loss tokens in the head window: keep the window
+    that ends at the last assistant token instead of dropping the example."""
+    conv = [{"role": "user", "content": "word " * 120}, {"role": "assistant", "content": "The short answer."}]
+    full = render_conversation(tok, conv)
+    cut = render_conversation(tok, conv, max_length=32)
+    last = int(full.loss_mask.nonzero()[-1]) + 1
+    assert len(cut.input_ids) == 32
+    assert cut.input_ids.tolist() == full.input_ids[last - 32:last].tolist()
+    assert cut.loss_mask.tolist() == full.loss_mask[last - 32:last].tolist()
+    assert tok.decode(cut.input_ids[cut.loss_mask]) == "The short answer.<|im_end|>"

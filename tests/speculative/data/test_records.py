@@ -24,13 +24,19 @@ def test_jsonl_malformed_records_counted(tmp_path):
         json.dumps({"messages": [{"role": "user", "content": "bad \ud800 surrogate"},
                                  {"role": "assistant", "content": "y"}]}),
         json.dumps([1, 2]),
+        json.dumps({"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "cont."},
+                                 {"role": "user", "content": "next"}, {"role": "assistant", "content": "kept"}]}),
     ]
     path = tmp_path / "data.jsonl"
     path.write_bytes(("\n".join(lines) + "\n").encode() + b"\xff\xfe not utf8\n")
     convs, skips = load_conversations(str(path))
-    assert convs == [GOOD["messages"], [{"role": "user", "content": "q"}, {"role": "assistant", "content": "an answer"}]]
-    assert dict(skips) == {"invalid_json": 1, "no_messages": 2, "no_assistant": 1, "unknown_role": 1,
-                           "empty_content": 1, "leading_assistant": 1, "bad_message": 1, "not_utf8": 2}
+    # a continuation chunk loses only its leading assistant turn (SpecForge's rule), not the record
+    cont = [{"role": "system", "content": "s"}, {"role": "user", "content": "next"},
+            {"role": "assistant", "content": "kept"}]
+    assert convs == [GOOD["messages"], [{"role": "user", "content": "q"}, {"role": "assistant", "content": "an answer"}],
+                     cont]
+    assert dict(skips) == {"invalid_json": 1, "no_messages": 2, "no_assistant": 2, "unknown_role": 1,
+                           "empty_content": 1, "bad_message": 1, "not_utf8": 2}
     assert skips.total == 10
 
 

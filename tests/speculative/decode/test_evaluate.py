@@ -166,3 +166,86 @@ def test_profile_measures_engine_hf_and_linear_latency():
     lin = linear_latency(model, sizes=[1, 4], repeats=1)
     assert set(engine) == set(raw) == {1, 4} and all(v > 0 for v in [*engine.values(), *raw.values()])
     assert set(lin) == {"mlp_up", "lm_head"} and all(set(t) == {1, 4} for t in lin.values())
+
+
+def test_side_by_side_methods_and_a_user_prompt_file(tiny_assets, tmp_path):
+    """AR, the main EAGLE-3 chain and extra methods (tree, lookup, hybrid) on the same turns, a JSONL prompt file
+    as a benchmark, first turns only: every method's greedy output equals AR, acceptance is split by source."""
+    from speculative.evaluate.run import evaluate
+
+    prompts = tmp_path / "mine.jsonl"
+    prompts.write_text('{"id": "r", "prompt": "say a b c a b c a b c a b c"}\nnot json\n'
+                       '{"id": "s", "turns": ["one", "two"]}\n')
+    cfg = EvalConfig(target=str(tiny_assets / "target"), draft_dir=str(tiny_assets / "draft"),
+                     benchmarks={"mtbench": 1, "humaneval": 0}, prompt_files={"mine": {"path": str(prompts)}},
+                     max_turns=1, decode={"mode": "chain", "depth": 3, "max_new_tokens": 12},
+                     methods=[{"name": "tree", "decode": {"mode": "tree", "depth": 3, "topk": 2, "num_draft_tokens": 4}},
+                              {"name": "lookup", "drafter": "lookup", "decode": {"lookup": {"k": 4, "min_n": 1}}},
+                              {"name": "hybrid", "drafter": "hybrid", "decode": {"max_tree_tokens": 5}}],
+                     vllm={"enabled": False}, threads=1, out_json=str(tmp_path / "c.json"), out_md=str(tmp_path / "c.md"))
+    evaluate(cfg)
+    saved = json.loads((tmp_path / "c.json").read_text())
+    assert saved["engine"].keys() == {"mtbench", "mine"}  # humaneval: 0 skips it
+    assert saved["engine"]["mtbench"]["turns"] == 1 and saved["engine"]["mine"]["turns"] == 2  # first turns only
+    assert saved["prompt_files"]["mine"]["skipped"] == 1 and saved["prompt_files"]["mine"]["items"] == 2
+    for bench in ("mtbench", "mine"):
+        methods = saved["methods"][bench]
+        assert methods.keys() == {"tree", "lookup", "hybrid"}
+        assert all(m["same_output_as_ar"] is True for m in methods.values())
+        assert methods["lookup"]["sources"]["drafted"]["model"] == 0
+        # per-position acceptance up to the longest draft: lookup k = 4; hybrid max(depth 3, default k 5)
+        assert len(methods["lookup"]["acceptance"]["reach"]) == 4 and len(methods["hybrid"]["acceptance"]["reach"]) == 5
+        assert methods["tree"]["ar_tokens_per_s"] == saved["engine"][bench]["ar_tokens_per_s"]  # the same AR runs
+    assert saved["method_info"]["hybrid"]["decode"]["max_tree_tokens"] == 5
+    md = (tmp_path / "c.md").read_text()
+    assert "| AR (ours) |" in md and "| eagle3 chain d3 |" in md and "| hybrid |" in md and "**mine**" in md
+
+
+def test_compare_config_loads_and_runs_every_method():
+    from pathlib import Path
+
+    from runtime.config import load_config
+
+    path = Path(__file__).resolve().parents[3] / "experiments" / "configs" / "specforge" / "eval_compare.yaml"
+    cfg = load_config(EvalConfig, path)
+    assert cfg.max_turns == 1 and cfg.decode.max_new_tokens == 128 and cfg.decode.greedy and cfg.threads == 2
+    assert {m.drafter for m in cfg.methods} == {"eagle3", "lookup", "hybrid"}
+    assert cfg.vllm.enabled and set(cfg.vllm.methods) == {"autoregressive", "eagle3", "ngram"} and cfg.vllm.ngram_sweep
+    assert cfg.vllm.prompts_per_benchmark is None and cfg.check_exact
+
+
+def test_bad_method_override_fails_at_load():
+    from runtime.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="methods 'x'"):
+        load_config(EvalConfig, None, ["methods=[{name: x, decode: {depht: 3}}]"])
+
+
+def test_vllm_helpers_acceptance_exactness_and_ngram_pick(monkeypatch):
+    from speculative.evaluate import vllm_baselines as vb
+    from speculative.evaluate.config import VLLMBaselineConfig
+
+    before = {"num_drafts": 10.0, "num_accepted_tokens": 5.0, "num_accepted_tokens_per_pos": [4.0, 1.0, 0.0]}
+    after = {"num_drafts": 20.0, "num_accepted_tokens": 20.0, "num_accepted_tokens_per_pos": [12.0, 6.0, 2.0]}
+    acc = vb._acceptance(before, after)
+    assert acc["tau"] == 2.5 and acc["acceptance_reach"] == [0.8, 0.5, 0.2]
+    assert vb._acceptance(after, after) == {}
+    same = vb._same_outputs({"m": [[1, 2], [3]]}, {"m": [[1, 2], [4]]})
+    assert same == {"all": False, "mismatched_prompts": {"m": 1}}
+
+    calls = []
+
+    def fake_run(target, prompts, max_new_tokens, spec):
+        calls.append((spec, sum(len(p) for p in prompts.values())))
+        k = (spec or {}).get("num_speculative_tokens", 0)
+        return {"tokens_per_s": {3: 30.0, 5: 40.0, 7: 35.0}.get(k, 20.0), "per_benchmark": {},
+                "outputs": {"mtbench": [[1]] * 4}}
+
+    monkeypatch.setattr(vb, "run_vllm", fake_run)
+    vcfg = VLLMBaselineConfig(methods=["autoregressive", "ngram"], ngram_sweep_prompts=2,
+                              ngram_sweep=[{"num_speculative_tokens": k} for k in (3, 5, 7)])
+    out = vb.run_baselines("t", None, {"mtbench": [[{"role": "user", "content": "q"}]] * 4}, 8, vcfg)
+    assert [c[1] for c in calls] == [4, 2, 2, 2, 4]  # AR on all, the sweep on 2 prompts, the best on all
+    assert out["ngram"]["setting"]["num_speculative_tokens"] == 5 and len(out["ngram_sweep"]) == 3
+    assert out["ngram"]["speedup_vs_vllm_ar"] == 2.0 and out["ngram"]["same_output_as_vllm_ar"]["all"] is True
+    assert "outputs" not in out["ngram"] and "outputs" not in out["autoregressive"]

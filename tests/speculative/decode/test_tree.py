@@ -102,3 +102,61 @@ def test_confidence_cutoff_can_leave_the_root_alone():
     d = TableDrafter(seed=1)
     tree = build_tree(7, d.table[7], d, depth=5, topk=1, num_draft_tokens=5, min_prob=1.0)
     assert tree.size == 1 and tree.parents == [-1] and d.calls == []
+
+
+def test_merge_chain_shares_equal_tokens_and_keeps_siblings_distinct():
+    from speculative.decode.tree import LOOKUP, MODEL, merge_chain
+
+    for seed in range(8):
+        d = TableDrafter(seed=seed)
+        tree = build_tree(0, d.table[0], d, depth=3, topk=2, num_draft_tokens=6)
+        # a chain that starts along the model's deepest path, then leaves it
+        path = tree.path_to(max(range(tree.size), key=lambda i: int(tree.depths[i])))
+        taken = {int(tree.tokens[c]) for c in tree.children()[path[2]]}
+        off = next(t for t in range(12) if t not in taken)
+        chain = [int(tree.tokens[path[1]]), int(tree.tokens[path[2]]), off, 3, off]
+        merged = merge_chain(tree, chain, [-0.1 * (i + 1) for i in range(len(chain))])
+        assert merged.tokens[: tree.size].tolist() == tree.tokens.tolist()  # old nodes keep their ids
+        for i in range(1, merged.size):
+            assert merged.parents[i] < i and merged.depths[i] == merged.depths[merged.parents[i]] + 1
+        for kids in merged.children():
+            toks = [int(merged.tokens[c]) for c in kids]
+            assert len(toks) == len(set(toks))
+        # the chain is a path of the merged tree; its shared prefix carries both flags
+        node, kids = 0, merged.children()
+        for j, tok in enumerate(chain):
+            node = next(c for c in kids[node] if int(merged.tokens[c]) == tok)
+            assert merged.sources[node] & LOOKUP
+            assert (merged.sources[node] == MODEL | LOOKUP) == (j < 2)
+        assert merged.size == tree.size + 3
+        mask = merged.ancestor_mask()
+        for i in range(merged.size):
+            assert set(torch.nonzero(mask[i])[:, 0].tolist()) == set(merged.path_to(i))
+
+
+def test_prune_keeps_the_most_confident_nodes_closed_under_ancestors():
+    from speculative.decode.tree import chain_nodes, merge_chain, prune_tree
+
+    for seed in range(8):
+        d = TableDrafter(seed=seed)
+        tree = build_tree(0, d.table[0], d, depth=4, topk=3, num_draft_tokens=12)
+        chain = [int(d.table[0].argmax()), 5, 5, 5]
+        merged = merge_chain(tree, chain, [-0.05, -0.5, -1.5, -6.0])
+        for budget in (1, 3, 6):
+            pruned = prune_tree(merged, budget)
+            assert pruned.size == budget + 1
+            kept = sorted(pruned.scores[1:], reverse=True)
+            assert kept == sorted(merged.scores[1:], reverse=True)[:budget]
+            assert all(pruned.parents[i] < i for i in range(1, pruned.size))
+            assert all(pruned.scores[i] <= pruned.scores[pruned.parents[i]] for i in range(1, pruned.size))
+            assert 1 <= chain_nodes(pruned, chain) <= min(budget, 4)
+        floor = torch.tensor(0.3).log().item()
+        cut = prune_tree(merged, None, min_prob=0.3)
+        assert sorted(cut.scores[1:]) == sorted(s for s in merged.scores[1:] if s >= floor)
+        walk, node, kids = 0, 0, merged.children()
+        for tok in chain:  # the chain survives as long as its merged scores stay above the cut-off
+            node = next(c for c in kids[node] if int(merged.tokens[c]) == tok)
+            if merged.scores[node] < floor:
+                break
+            walk += 1
+        assert chain_nodes(cut, chain) == walk >= 2 and chain_nodes(merged, chain) == 4

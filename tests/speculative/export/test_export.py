@@ -46,7 +46,7 @@ def test_export_round_trip_and_config(draft, tmp_path):
 
 
 def test_validation_rejects_bad_key_sets(draft):
-    good = {k: v for k, v in draft.trainable_state_dict().items()}
+    good = {k: v for k, v in draft.export_state_dict().items()}
     validate_export(good, draft.config)
     cases = {
         "missing key 'd2t'": {k: v for k, v in good.items() if k != "d2t"},
@@ -65,3 +65,18 @@ def test_export_refuses_before_writing(draft, tmp_path):
     with pytest.raises(ExportError):
         export_draft(draft, tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+def test_aux_scale_is_folded_into_fc(draft, tmp_path):
+    """A fixed fc-input scale trains in the draft but exports as the plain format: the reloaded draft
+    (scale 1) projects the target states exactly as the scaled one did."""
+    draft.set_aux_scale(torch.rand(3 * 24) * 3 + 0.1)
+    aux = torch.randn(2, 5, 3 * 24) * 20
+    out = export_draft(draft, tmp_path / "exp")
+    assert "aux_scale" not in load_file(str(out / "model.safetensors"))
+    back = load_exported_draft(out, embed_weight=draft.embed_tokens.weight.detach().clone())
+    assert torch.equal(back.aux_scale, torch.ones(3 * 24))
+    with torch.no_grad():
+        torch.testing.assert_close(back.project_aux(aux), draft.project_aux(aux), rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="aux_scale"):
+        draft.set_aux_scale(torch.zeros(3 * 24))

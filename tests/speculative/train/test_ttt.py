@@ -64,3 +64,42 @@ def test_simulated_accept_length():
     tau, n = simulated_accept_length(correct, valid)
     assert n == 4
     assert abs(tau - (4 + 2 + 1 + 3) / 4) < 1e-6
+
+
+def test_rows_whose_target_argmax_is_outside_the_draft_vocab_are_masked():
+    """SpecForge's rule: a row whose full-vocab target argmax the draft vocab cannot express gives no loss
+    and counts as a miss; checked against a naive per-row reference."""
+    draft, batch, tout = make_inputs(seed=3)
+    cfg = draft.config
+    b, t = batch.input_ids.shape
+    chosen = torch.arange(0, cfg.vocab_size, 2)[: cfg.draft_vocab_size]  # every other target id
+    t2d = torch.zeros(cfg.vocab_size, dtype=torch.bool)
+    t2d[chosen] = True
+    draft.set_vocab_mapping(chosen - torch.arange(cfg.draft_vocab_size), t2d)
+    argmax = torch.randint(0, cfg.vocab_size, (b, t))
+    masked = TargetOutputs(tout.aux_hidden, tout.last_hidden, tout.target_probs, argmax)
+    k_steps = 2
+    res = ttt_unroll(draft, batch, masked, ttt_length=k_steps, decay=0.8)
+    kv: list = []
+    hidden = draft.project_aux(tout.aux_hidden)
+    for k in range(k_steps):
+        ids_k = torch.zeros_like(batch.input_ids)
+        ids_k[:, : t - k - 1] = batch.input_ids[:, k + 1:]
+        pos = torch.arange(t)[None].expand(b, t) + k
+        pre = draft.forward_ttt(draft.embed(ids_k), hidden, pos, kv, key_padding=batch.attention_mask)
+        losses, hits, rows = [], 0, 0
+        for bi in range(b):
+            for ti in range(t - k - 2):
+                j = ti + k + 2
+                if not (batch.attention_mask[bi, j] and batch.loss_mask[bi, j]):
+                    continue
+                rows += 1
+                probs = tout.target_probs[bi, ti + k + 1][None]
+                lr, am = soft_cross_entropy_reference(draft.norm(pre[bi, ti])[None], draft.lm_head.weight, probs)
+                if t2d[argmax[bi, ti + k + 1]]:
+                    losses.append(lr[0])
+                    hits += int(am[0] == probs.argmax(-1)[0])
+        assert res.counted[k] == rows
+        assert abs(res.ploss[k] - float(torch.stack(losses).mean())) < 1e-5
+        assert abs(res.acc[k] - hits / rows) < 1e-6
+        hidden = pre

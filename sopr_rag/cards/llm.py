@@ -1,0 +1,184 @@
+"""LLM-built Procedure Cards at index time: batched prompts, pydantic validation, one repair turn, a cache.
+
+    builder = CardBuilder(cfg)                      # the backend is created only when a call is needed
+    cards = builder.build(procedures)               # doc id -> LLMCard | None; builder.stats -> telemetry
+
+Cached per (prompt version, model, limits, document content hash) in an append-only JSONL, failures
+included, so re-indexing pays only for added or changed documents and an unchanged corpus loads no model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from runtime.llm import SamplingParams
+from runtime.logging import get_logger, progress
+from sopr_rag.cards.schema import LLMCard, parse_card
+from sopr_rag.config import CardsConfig
+from sopr_rag.gate.cache import GateCache
+from sopr_rag.types import Procedure
+
+log = get_logger("sopr_rag.cards")
+PROMPT_VERSION = "card-v1"
+LARGE_MODEL, SMALL_MODEL = "qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"
+
+SYSTEM = "You turn an operations runbook into a Procedure Card. Reply with one JSON object and nothing else."
+# A worked example from another domain shows the format without leaking any runbook's content.
+EXAMPLE = ('{"components": [{"name": "chiller", "aliases": ["cold-water machine", "cooling plant"], '
+           '"function": "makes the chilled water that cools the building"}, {"name": "condenser fan", '
+           '"aliases": ["outdoor fan"], "function": "blows outside air over the coils to remove heat"}], '
+           '"symptoms": ["the cooling plant stops with a pressure alarm", "rooms get warm"], '
+           '"conditions": ["refrigerant pressure above the trip limit"], '
+           '"causes": ["dirty coils", "a fan has failed"], '
+           '"actions": ["check the fans", "clean the coils", "reset the chiller"]}')
+INSTRUCTIONS = (
+    "Write the card as JSON with these keys:\n"
+    '"components": the software or hardware parts this runbook is about, most important first; for each, '
+    '"name" as the runbook writes it, "aliases": 2-4 other names an operator might use in plain words, '
+    '"function": what it does in plain words, without its name.\n'
+    '"symptoms": what an operator would notice, in everyday words (not the alert name).\n'
+    '"conditions": when this procedure applies.\n'
+    '"causes": likely root causes.\n'
+    '"actions": the main things to do, in order.\n'
+    "Keep every list item under 15 words. The format, for a different runbook:\n" + EXAMPLE)
+
+
+def default_model() -> str:
+    """Qwen2.5-Coder-0.5B when `make assets-large` installed it, else the embedded SmolLM2."""
+    from runtime.assets.models import MODELS
+    from runtime.assets.registry import AssetMissingError, package_dir
+
+    spec = MODELS[LARGE_MODEL]
+    try:
+        package_dir(spec.module, spec.pip)
+        return LARGE_MODEL
+    except AssetMissingError:
+        return SMALL_MODEL
+
+
+def card_source(proc: Procedure, max_chars: int) -> str:
+    """The SOP as the LLM sees it: title + section texts, code blocks and link targets dropped, clipped."""
+    body = re.sub(r"```.*?```", " ", proc.text, flags=re.S)
+    body = re.sub(r"^---\n.*?\n---\n", "", body, flags=re.S)  # front matter
+    body = re.sub(r"\]\([^)]*\)", "]", body)
+    body = re.sub(r"\n{3,}", "\n\n", body).strip()
+    text = f"Title: {proc.title}\n{body}"
+    return text if len(text) <= max_chars else text[:max_chars].rsplit(" ", 1)[0] + " ..."
+
+
+def _messages(source: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"Runbook:\n<<<\n{source}\n>>>\n\n{INSTRUCTIONS}"}]
+
+
+def _repair(source: str, reply: str, error: str) -> list[dict[str, str]]:
+    return _messages(source) + [
+        {"role": "assistant", "content": reply[:2000]},
+        {"role": "user", "content": f"That reply cannot be used: {error}. Reply again with the corrected JSON "
+                                    "object only."}]
+
+
+@dataclass
+class CardStats:
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_seconds: float = 0.0
+    cache_hits: int = 0
+    repairs: int = 0  # replies that failed validation and got the repair turn
+    repaired: int = 0  # ... and passed after it
+    failures: int = 0  # no valid card after the repair turn (the rule card is used alone)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["llm_seconds"] = round(self.llm_seconds, 3)
+        return d
+
+
+class CardBuilder:
+    def __init__(self, cfg: CardsConfig, llm: Any = None):
+        self.cfg = cfg
+        self._llm = llm
+        self.model = cfg.model or (getattr(llm, "name", "custom") if llm is not None else default_model())
+        from runtime.paths import cache_dir
+
+        self.cache = GateCache(cfg.cache_path or cache_dir("sopr_rag") / "card_cache.jsonl")
+        self.stats = CardStats()
+
+    @property
+    def identity(self) -> str:
+        """Everything that changes what the LLM returns; part of the cache key and the index manifest."""
+        c = self.cfg
+        return f"{PROMPT_VERSION}|{c.backend}|{self.model}|{c.max_doc_chars}|{c.max_new_tokens}|repair={c.repair}"
+
+    def llm(self) -> Any:
+        if self._llm is None:
+            from runtime.llm import make_backend
+
+            kw = {"base_url": self.cfg.base_url} if self.cfg.backend == "openai" and self.cfg.base_url else {}
+            log.info("loading %s (%s) for Procedure Cards", self.model, self.cfg.backend)
+            self._llm = make_backend(self.cfg.backend, model=self.model, **kw)
+        return self._llm
+
+    def key(self, proc: Procedure) -> str:
+        return hashlib.sha256(f"{self.identity}\x00{proc.content_hash}".encode()).hexdigest()[:32]
+
+    def build(self, procs: Sequence[Procedure]) -> dict[str, LLMCard | None]:
+        """doc id -> validated card (None when the LLM gave none); only uncached documents cost calls."""
+        out: dict[str, LLMCard | None] = {}
+        todo: list[Procedure] = []
+        for p in procs:
+            hit = self.cache.get(self.key(p))
+            if hit is None:
+                todo.append(p)
+            else:
+                self.stats.cache_hits += 1
+                out[p.doc_id] = LLMCard.model_validate(hit["card"]) if hit.get("card") else None
+        for start in progress(range(0, len(todo), self.cfg.batch_size), desc="LLM cards"):
+            out.update(self._build_batch(todo[start:start + self.cfg.batch_size]))
+        return out
+
+    def _build_batch(self, procs: list[Procedure]) -> dict[str, LLMCard | None]:
+        sources = [card_source(p, self.cfg.max_doc_chars) for p in procs]
+        replies = self._generate([_messages(s) for s in sources])
+        results = [parse_card(r, s) for r, s in zip(replies, sources)]
+        bad = [i for i, (card, _) in enumerate(results) if card is None]
+        repaired: set[int] = set()
+        if bad and self.cfg.repair:
+            self.stats.repairs += len(bad)
+            fixes = self._generate([_repair(sources[i], replies[i], results[i][1] or "") for i in bad])
+            for i, reply in zip(bad, fixes):
+                card, err = parse_card(reply, sources[i])
+                if card is not None:
+                    repaired.add(i)
+                results[i] = (card, err if card is None else None)
+        self.stats.repaired += len(repaired)
+        out = {}
+        for i, (p, (card, err)) in enumerate(zip(procs, results)):
+            if card is None:
+                self.stats.failures += 1
+                log.warning("no valid card for %s: %s", p.doc_id, err)
+            self.cache.put(self.key(p), {"doc_id": p.doc_id, "card": card.model_dump() if card else None,
+                                         "error": err, "repaired": i in repaired})
+            out[p.doc_id] = card
+        return out
+
+    def _generate(self, prompts: list[list[dict[str, str]]]) -> list[str]:
+        llm = self.llm()
+        t0 = time.perf_counter()
+        gens = llm.generate(prompts, SamplingParams(max_new_tokens=self.cfg.max_new_tokens))
+        self.stats.llm_seconds += time.perf_counter() - t0
+        self.stats.llm_calls += len(prompts)
+        self.stats.prompt_tokens += sum(g.prompt_tokens for g in gens)
+        self.stats.completion_tokens += sum(len(g.token_ids) for g in gens)
+        return [g.text for g in gens]
+
+
+def make_card_builder(cfg: CardsConfig, llm: Any = None) -> CardBuilder | None:
+    """The builder for `cards.mode=llm`, None for rule-only cards."""
+    return CardBuilder(cfg, llm) if cfg.mode == "llm" else None

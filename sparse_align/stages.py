@@ -1,0 +1,155 @@
+"""CLI stages of issue 14's protocol: the powered evaluation, the w sweep, the junction measurement and the
+post-trained stand-in. Each reads the run dir that `distill`/`train` filled (pipeline.py) and writes
+experiments/results/sia_<kind>_<name>.{json,md}."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runtime.checkpoint import atomic_write_json, atomic_write_text
+from runtime.device import pick_device
+from runtime.logging import get_logger, read_jsonl
+from runtime.paths import results_dir
+from runtime.results import with_provenance
+from sparse_align.config import SIAConfig
+from sparse_align.eval.paired import PairedContext
+from sparse_align.eval.tasks import prompt_ids, split_prompts
+from sparse_align.pipeline import make_teacher, run_dir
+from sparse_align.value.model import HEAD_FILE, ValueModel
+
+log = get_logger("sparse_align.stages")
+
+
+def paired_context(cfg: SIAConfig, model: Any, tok: Any, vm: Any, split: str, n: int | None) -> PairedContext:
+    prompts = split_prompts(cfg.eval.task, split, n)
+    return PairedContext(model, tok, vm, make_teacher(cfg.eval.task), prompts,
+                         [prompt_ids(tok, p, cfg.eval.task) for p in prompts], split, cfg.eval.seed, cfg.eval.batch_rows)
+
+
+def make_scorers(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
+    from sparse_align.rewards import make_reward
+
+    out = {}
+    for name in cfg.eval.scorers:
+        if name == "judge":
+            from runtime.llm.hf import HFBackend
+            from sparse_align.rewards.llm_judge import LLMJudgeReward
+
+            out[name] = LLMJudgeReward(rubric="sentiment", backend=HFBackend(model, tok), model=cfg.value.backbone)
+        else:
+            out[name] = make_reward(name)
+    return out
+
+
+def _resume_key(cfg: SIAConfig) -> str:
+    head = run_dir(cfg) / "value_model" / HEAD_FILE
+    stamp = f"{head.stat().st_size}:{head.stat().st_mtime_ns}" if head.is_file() else "none"
+    return json.dumps([cfg.eval.model_dump(mode="json"), cfg.value.model_dump(mode="json"), stamp], sort_keys=True)
+
+
+def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
+    from sparse_align.eval.powered import PoweredContext, run_powered
+    from sparse_align.eval.powered_report import write_powered_report
+
+    vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
+    partial = results_dir() / f"sia_eval_{cfg.name}.partial.json"
+    key = _resume_key(cfg)
+    state = json.loads(partial.read_text()) if partial.is_file() else {}
+    if state.get("key") != key:
+        state = {"key": key}  # another config or value model: start over
+    elif state.get("arms"):
+        log.info("resuming: %d arms already in %s", len(state["arms"]), partial)
+    post = None
+    if cfg.eval.posttrained:
+        from transformers import AutoModelForCausalLM
+
+        post = AutoModelForCausalLM.from_pretrained(str(run_dir(cfg) / "posttrained")).to(pick_device()).eval()
+    t0 = time.perf_counter()
+    ctx = PoweredContext(paired_context(cfg, model, tok, vm, "eval", cfg.eval.num_prompts),
+                         paired_context(cfg, model, tok, vm, "train", cfg.eval.calibration_prompts), cfg.eval,
+                         make_scorers(cfg, model, tok), post, state, on_arm=lambda s: atomic_write_json(partial, s))
+    result = run_powered(ctx)
+    summary = run_dir(cfg) / "train_summary.json"
+    train = json.loads(summary.read_text()) if summary.is_file() else {}
+    meta = {"name": cfg.name, "task": cfg.eval.task, "teacher": ctx.paired.teacher.name,
+            "value_model": f"{cfg.value.backbone} + head({cfg.value.head_hidden})", "value_train": train,
+            "value_pairwise": {k: round(v["acc"], 3) for k, v in (train.get("val_pairwise_by_band") or {}).items()},
+            "num_prompts": cfg.eval.num_prompts, "seeds": cfg.eval.seeds, "detector": cfg.eval.detector,
+            "top_k": cfg.eval.top_k, "weight": cfg.eval.weight, "max_new_tokens": cfg.eval.max_new_tokens,
+            "bootstrap": cfg.eval.bootstrap, "equivalence_margin": cfg.eval.equivalence_margin,
+            "total_wall_s": time.perf_counter() - t0, "device": str(pick_device()), "threads": torch.get_num_threads(),
+            "seed": cfg.eval.seed, "config": cfg.model_dump(mode="json")}
+    out = results_dir()
+    write_powered_report(result, meta, out / f"sia_eval_{cfg.name}.json", out / f"sia_eval_{cfg.name}.md")
+    partial.unlink(missing_ok=True)
+    log.info("wrote %s", out / f"sia_eval_{cfg.name}.md")
+    return result
+
+
+def _write(kind: str, cfg: SIAConfig, result: dict[str, Any], md: list[str]) -> Path:
+    path = results_dir() / f"sia_{kind}_{cfg.name}.json"
+    atomic_write_json(path, with_provenance(result, config=cfg.model_dump(mode="json"), seed=cfg.eval.seed))
+    atomic_write_text(path.with_suffix(".md"), "\n".join(md) + "\n")
+    log.info("wrote %s", path.with_suffix(".md"))
+    return path
+
+
+def sweep(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
+    from sparse_align.eval.powered import calibrate_taus
+    from sparse_align.eval.sweep import run_sweep, sweep_lines
+
+    vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
+    ctx = paired_context(cfg, model, tok, vm, "train", cfg.sweep.num_prompts)
+    rates = [r for r in cfg.sweep.rates if r < 1.0]
+    taus = {float(r): t for r, t in calibrate_taus(ctx, cfg.eval, rates).items()} if rates else {}
+    points = run_sweep(ctx, cfg.sweep, cfg.eval, taus)
+    _write("sweep", cfg, {"taus": taus, "points": points},
+           [f"# SIA w sweep ({cfg.name}): {cfg.sweep.num_prompts} training prompts x {cfg.sweep.seeds} seeds, "
+            f"detector {cfg.eval.detector}", "", *sweep_lines(points)])
+    return {"points": points}
+
+
+def junctions(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
+    from sparse_align.config import SteerConfig
+    from sparse_align.eval.junctions import measure
+
+    ctx = paired_context(cfg, model, tok, None, "train", cfg.junctions.num_prompts)
+    steer = SteerConfig(mode="base", top_k=cfg.eval.top_k, weight=cfg.eval.weight, max_new_tokens=cfg.eval.max_new_tokens)
+    res = measure(model, ctx, steer, cfg.junctions.seeds, cfg.junctions.rates)
+    md = [f"# Junction detectors ({cfg.name}): share of the one-token reward gain at the steered positions", "",
+          f"{res['responses']} base responses, {res['positions']} positions, exact teacher on every top-{cfg.eval.top_k} "
+          f"candidate. Recommended detector: **{res['recommended_detector']}**", "",
+          "| gain | rate | oracle | random | " + " | ".join(res["mean_captured_max"]) + " |",
+          "|---|---|---|---|" + "---|" * len(res["mean_captured_max"])]
+    for kind, by_rate in res["captured"].items():
+        for rate, row in by_rate.items():
+            md.append(f"| {kind} | {float(rate):.0%} | " + " | ".join(f"{v:.3f}" for v in row.values()) + " |")
+    _write("junctions", cfg, res, md)
+    return res
+
+
+def posttrain(cfg: SIAConfig, model: Any, tok: Any) -> Path:
+    from sparse_align.posttrain import posttrain as run
+    from sparse_align.value.model import load_backbone
+
+    rows = read_jsonl(run_dir(cfg) / "distill.jsonl")
+    base = load_backbone(cfg.value.backbone).to(pick_device())  # a private copy: LoRA merges into it
+    return run(base, tok, rows, cfg.posttrain, run_dir(cfg) / "posttrained")
+
+
+def export_head(cfg: SIAConfig, model: Any, tok: Any) -> Path:
+    """Ship the trained head of this run (<= 5 MB) into sparse_align/assets with sha256 + model card."""
+    from sparse_align.value.ship import SHIPPED
+    from sparse_align.value.ship import export_head as run
+
+    summary = json.loads((run_dir(cfg) / "train_summary.json").read_text())
+    keep = ("val_pairwise_acc", "val_mse", "val_corr", "train_prompts", "val_prompts", "best_step", "steps")
+    card = {"run": cfg.name, "teacher": cfg.distill.teacher, "distill": cfg.distill.model_dump(mode="json"),
+            **{k: summary.get(k) for k in keep},
+            "val_pairwise_by_band": {k: v["acc"] for k, v in (summary.get("val_pairwise_by_band") or {}).items()}}
+    return run(run_dir(cfg) / "value_model", SHIPPED, card)

@@ -1,0 +1,136 @@
+"""Prompt lookup: draft by copying what followed an earlier occurrence of the current suffix (no model).
+
+As vLLM's `ngram` proposer: for n = max_n down to min_n, find an earlier occurrence of the last n tokens of
+prompt + generated text and propose the k tokens that followed it. Two deliberate differences from vLLM
+0.32 (which takes the earliest occurrence and stops at the end of the text): we take the most recent
+occurrence (recent text predicts best), and where fewer than k tokens follow it we keep copying from the
+proposal itself, so a repeating pattern continues with its period.
+
+Confidence (dynamic draft length): a proposal from an n-gram match scores depth * log(rate_n), rate_n being
+the per-token acceptance of recent lookup proposals at that n (decayed counts over a prior). Scores only
+shorten drafts through `min_draft_prob` or a tree budget; exactness never depends on them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from speculative.decode.config import DecodeConfig, LookupConfig
+from speculative.decode.tree import LOOKUP, DraftTree, chain_nodes, merge_chain, prune_tree
+
+
+class NgramIndex:
+    """A growing token list with, per n, the end index of the most recent occurrence of every n-gram that
+    ends before the last token (the suffix is looked up, so it must not match itself). O(max_n) per token."""
+
+    def __init__(self, min_n: int, max_n: int):
+        self.min_n, self.max_n = min_n, max_n
+        self.tokens: list[int] = []
+        self._last_end: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in range(min_n, max_n + 1)}
+        self._indexed = 0  # n-grams ending at positions < _indexed are in the tables
+
+    def extend(self, tokens: list[int]) -> None:
+        self.tokens.extend(tokens)
+
+    def truncate(self, length: int) -> None:
+        if length < len(self.tokens):  # rare (the engine only appends): re-index rather than un-index
+            self.tokens = self.tokens[:length]
+            self._last_end = {n: {} for n in self._last_end}
+            self._indexed = 0
+
+    def _catch_up(self) -> None:
+        toks, last = self.tokens, len(self.tokens) - 1
+        for end in range(self._indexed, last):
+            for n, table in self._last_end.items():
+                if end + 1 >= n:
+                    table[tuple(toks[end + 1 - n: end + 1])] = end
+        self._indexed = max(self._indexed, last)
+
+    def match(self) -> tuple[int, int] | None:
+        """(n, end index of the most recent earlier occurrence of the last n tokens), longest n first."""
+        self._catch_up()
+        size = len(self.tokens)
+        for n in range(min(self.max_n, size - 1), self.min_n - 1, -1):
+            end = self._last_end[n].get(tuple(self.tokens[size - n:]))
+            if end is not None:
+                return n, end
+        return None
+
+    def propose(self, k: int) -> tuple[int, list[int]]:
+        """(matched n, up to k proposed tokens); (0, []) without a match."""
+        found = self.match()
+        if found is None:
+            return 0, []
+        n, end = found
+        size, out = len(self.tokens), []
+        for i in range(k):
+            j = end + 1 + i
+            out.append(self.tokens[j] if j < size else out[j - size])  # j - size < i: already proposed
+        return n, out
+
+
+class LookupDrafter:
+    """The prompt-lookup drafter: a chain from the n-gram index, no draft model (also the hybrid's lookup half).
+
+    Speaks the engine's drafter interface: `sync` commits target tokens (returns no log-probs), `draft_tree`
+    builds the round's tree. It learns its acceptance rate from what the next `sync` commits."""
+
+    needs_features = False
+
+    def __init__(self, cfg: LookupConfig):
+        self.cfg = cfg
+        self.forwards = 0  # no model: kept for the drafters' common counters
+        self.reset()
+
+    def reset(self) -> None:
+        self.index = NgramIndex(self.cfg.min_n, self.cfg.max_n)
+        self._stats: dict[int, list[float]] = {}  # n -> [decayed accepted, decayed tested]
+        self._pending: tuple[int, list[int], int] | None = None  # (n, verified chain, context length then)
+
+    def rate(self, n: int) -> float:
+        acc, tested = self._stats.get(n, (0.0, 0.0))
+        c = self.cfg
+        return min(max((acc + c.prior_accept * c.prior_weight) / (tested + c.prior_weight), 1e-4), 0.999)
+
+    def sync(self, ids: torch.Tensor, features: torch.Tensor | None, start: int) -> None:
+        """Commit target tokens at positions start.. (the last one is the root of the next tree)."""
+        ids = torch.as_tensor(ids).tolist()
+        have = self.index.tokens[start:]
+        if ids[: len(have)] == have:
+            self.index.extend(ids[len(have):])
+        else:
+            self.index.truncate(start)
+            self.index.extend(ids)
+        self._learn()
+        return None
+
+    def _learn(self) -> None:
+        if self._pending is None:
+            return
+        n, chain, at = self._pending
+        self._pending = None
+        new = self.index.tokens[at: at + len(chain)]
+        accepted = next((i for i, (a, b) in enumerate(zip(chain, new)) if a != b), min(len(chain), len(new)))
+        tested = min(accepted + 1, len(chain))  # the first rejected token was tested too
+        s = self._stats.setdefault(n, [0.0, 0.0])
+        s[0] = self.cfg.decay * s[0] + accepted
+        s[1] = self.cfg.decay * s[1] + tested
+
+    def propose(self) -> tuple[int, list[int], list[float]]:
+        """(matched n, proposed tokens, their cumulative log-confidence)."""
+        n, chain = self.index.propose(self.cfg.k)
+        step = math.log(self.rate(n)) if chain else 0.0
+        return n, chain, [step * (i + 1) for i in range(len(chain))]
+
+    def verified(self, n: int, chain: list[int]) -> None:
+        """Record the chain the target verifies this round (after any pruning), to learn from the next sync."""
+        self._pending = (n, chain, len(self.index.tokens)) if chain else None
+
+    def draft_tree(self, root: int, root_logprobs: torch.Tensor | None, cfg: DecodeConfig) -> DraftTree:
+        n, chain, scores = self.propose()
+        base = DraftTree(torch.tensor([root]), [-1], torch.zeros(1, dtype=torch.long), [0.0], [0])
+        tree = prune_tree(merge_chain(base, chain, scores, LOOKUP), cfg.max_tree_tokens, cfg.min_draft_prob)
+        self.verified(n, chain[: chain_nodes(tree, chain)])
+        return tree

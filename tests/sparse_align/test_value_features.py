@@ -1,0 +1,80 @@
+"""Packed value features (prefix + candidates in one forward) equal running each sequence alone; the
+distillation data keeps EOS and carries candidate-level teacher targets."""
+
+import pytest
+import torch
+
+from sparse_align.config import DistillConfig, ValueModelConfig
+from sparse_align.value.candidates import choose_positions
+from sparse_align.value.features import packed_features
+from sparse_align.value.model import ValueModel
+
+
+def _rows():
+    return [
+        {"prompt_index": 0, "prompt_ids": [5, 6, 7], "response_ids": [10, 11, 12, 13], "reward": 0.5,
+         "cands": [{"t": 0, "ids": [20, 21, 22], "rewards": [0.1, 0.2, 0.3]},
+                   {"t": 2, "ids": [30, 31, 32], "rewards": [0.0, 0.0, 1.0]}]},
+        {"prompt_index": 1, "prompt_ids": [8], "response_ids": [14, 15], "reward": -1.0,
+         "cands": [{"t": 1, "ids": [40, 41, 42], "rewards": [1.0, 0.0, 0.5]}]},
+        {"prompt_index": 2, "prompt_ids": [9, 9], "response_ids": [16, 17, 18, 19, 20, 21], "reward": 0.0},
+    ]
+
+
+def _alone(model, ids):
+    return model(torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0, -1]
+
+
+def test_packed_features_equal_full_recompute(tiny_model):
+    vm = ValueModel.build(ValueModelConfig(head_hidden=8), backbone=tiny_model)
+    rows = _rows()
+    for batch_rows in (1, 3):
+        f = packed_features(vm, rows, batch_rows=batch_rows)
+        assert len(f.prefix) == 4 + 2 + 6 and f.cand.shape[:2] == (3, 3)
+        at = 0
+        for i, r in enumerate(rows):
+            for t in range(len(r["response_ids"])):
+                ref = _alone(tiny_model, r["prompt_ids"] + r["response_ids"][:t + 1])
+                assert torch.allclose(f.prefix[at], ref, atol=1e-4), (batch_rows, i, t)
+                assert f.tok_row[at] == i and f.reward[at] == r["reward"]
+                at += 1
+        pos = 0
+        for i, r in enumerate(rows):
+            for c in r.get("cands", []):
+                for j, cid in enumerate(c["ids"]):
+                    ref = _alone(tiny_model, r["prompt_ids"] + r["response_ids"][:c["t"]] + [cid])
+                    assert torch.allclose(f.cand[pos, j], ref, atol=1e-4), (batch_rows, i, c["t"], cid)
+                assert f.cand_reward[pos].tolist() == pytest.approx(c["rewards"]) and f.pos_row[pos] == i
+                pos += 1
+
+
+def test_choose_positions_deterministic():
+    a = choose_positions(20, 4, 0, 3, 1)
+    assert a == choose_positions(20, 4, 0, 3, 1) and len(set(a)) == 4 and a == sorted(a)
+    assert choose_positions(3, 5, 0, 0, 0) == [0, 1, 2]
+
+
+def test_distill_keeps_eos_and_labels_candidates(tiny_model, tokenizer, vowel_reward, tmp_path):
+    from sparse_align.value.data import generate_distill_data
+
+    cfg = DistillConfig(num_prompts=2, samples_per_prompt=3, max_new_tokens=5, candidate_positions=2, candidate_k=4,
+                        prompts_per_batch=2)
+    with torch.no_grad():  # make EOS (id 2) likely so some responses end early
+        bias = torch.zeros(tiny_model.config.vocab_size)
+        bias[2] = 10.0
+        tiny_model.lm_head.bias = torch.nn.Parameter(bias)
+    try:
+        rows = generate_distill_data(tiny_model, tokenizer, ["Say hi.", "Describe a bus."], vowel_reward, cfg,
+                                     tmp_path / "d.jsonl")
+    finally:
+        tiny_model.lm_head.bias = None
+    assert len(rows) == 6 and {r["sample"] for r in rows} == {0, 1, 2}
+    ended = [r for r in rows if 2 in r["response_ids"]]
+    assert ended and all(r["response_ids"][-1] == 2 for r in ended)  # EOS kept, and last
+    for r in rows:
+        assert len(r["cands"]) == min(2, len(r["response_ids"]))
+        for c in r["cands"]:
+            assert len(c["ids"]) == 4 and len(c["rewards"]) == 4 and 0 <= c["t"] < len(r["response_ids"])
+            text = tokenizer.decode(r["response_ids"][:c["t"]] + [c["ids"][0]], skip_special_tokens=True)
+            assert c["rewards"][0] == vowel_reward.score([""], [text])[0]
+            assert {"topk_entropy", "full_entropy", "topk_mass", "logp"} <= set(c)

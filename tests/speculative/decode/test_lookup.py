@@ -1,0 +1,99 @@
+"""Prompt lookup: the incremental n-gram index against a naive search, and the drafter's confidence."""
+
+import math
+import random
+
+import torch
+
+from speculative.decode.config import DecodeConfig, LookupConfig
+from speculative.decode.lookup import LookupDrafter, NgramIndex
+from speculative.decode.tree import LOOKUP
+
+
+def naive_propose(tokens: list[int], min_n: int, max_n: int, k: int) -> tuple[int, list[int]]:
+    """Reference: longest n first, scan backwards for the most recent earlier occurrence of the last n tokens,
+    then copy what followed it, reading on into the copy itself past the end of the text."""
+    for n in range(max_n, min_n - 1, -1):
+        if len(tokens) < n + 1:
+            continue
+        suffix = tokens[-n:]
+        for start in range(len(tokens) - n - 1, -1, -1):
+            if tokens[start:start + n] == suffix:
+                ext = list(tokens)
+                for i in range(k):
+                    ext.append(ext[start + n + i])
+                return n, ext[len(tokens):]
+    return 0, []
+
+
+def test_index_equals_naive_search_on_random_streams():
+    rng = random.Random(0)
+    checked = hits = 0
+    for trial in range(60):
+        min_n = rng.randint(1, 3)
+        max_n = rng.randint(min_n, 5)
+        k = rng.randint(1, 7)
+        vocab = rng.randint(2, 6)  # small vocabularies: many matches, overlapping and periodic ones
+        index, tokens = NgramIndex(min_n, max_n), []
+        for _ in range(rng.randint(1, 25)):
+            chunk = [rng.randrange(vocab) for _ in range(rng.randint(1, 5))]
+            tokens += chunk
+            index.extend(chunk)
+            got, want = index.propose(k), naive_propose(tokens, min_n, max_n, k)
+            assert got == want, (trial, tokens, min_n, max_n, k)
+            checked += 1
+            hits += bool(want[1])
+        cut = rng.randint(0, len(tokens))
+        index.truncate(cut)  # re-indexing after a truncation gives the same answers
+        tokens = tokens[:cut]
+        assert index.propose(k) == naive_propose(tokens, min_n, max_n, k)
+    assert hits > checked // 3 and hits < checked  # both outcomes exercised
+
+
+def test_most_recent_occurrence_longest_n_first_and_periodic_copy():
+    assert NgramIndex(2, 2).tokens == []
+    idx = NgramIndex(2, 2)
+    idx.extend([5, 6, 1, 5, 6, 2, 5, 6])
+    assert idx.propose(3) == (2, [2, 5, 6])  # the most recent [5, 6] was followed by 2, not the first one's 1
+    idx = NgramIndex(2, 3)
+    idx.extend([1, 2, 3, 7, 9, 2, 3, 8, 1, 2, 3])
+    assert idx.propose(1) == (3, [7])  # the 3-gram match wins over the more recent 2-gram one
+    idx = NgramIndex(1, 2)
+    idx.extend([4, 4, 4])
+    assert idx.propose(5) == (2, [4, 4, 4, 4, 4])  # a match right before the suffix: the period continues
+    idx = NgramIndex(2, 4)
+    idx.extend([1, 2, 3])
+    assert idx.propose(4) == (0, [])
+
+
+def test_drafter_syncs_like_the_engine_and_learns_its_acceptance_rate():
+    cfg = LookupConfig(min_n=2, max_n=2, k=4, prior_accept=0.5, prior_weight=2.0, decay=1.0)
+    d = LookupDrafter(cfg)
+    d.reset()
+    assert d.sync(torch.tensor([1, 2, 3, 4, 1, 2]), None, 0) is None  # prompt + root
+    tree = d.draft_tree(2, None, DecodeConfig(mode="chain", depth=1))
+    assert tree.tokens.tolist() == [2, 3, 4, 1, 2] and tree.parents == [-1, 0, 1, 2, 3]
+    assert tree.sources == [0] + [LOOKUP] * 4
+    assert d.rate(2) == 0.5 and all(s < 0 for s in tree.scores[1:])
+    # the target accepted 3, 4 then produced 9: 2 accepted of 3 tested; the engine re-sends the old root first
+    d.sync(torch.tensor([2, 3, 4, 9]), None, 5)
+    assert d.index.tokens == [1, 2, 3, 4, 1, 2, 3, 4, 9]
+    assert math.isclose(d.rate(2), (2 + 1) / (3 + 2))
+    # no 2-gram match for [4, 9]: nothing proposed, nothing learnt
+    assert d.draft_tree(9, None, DecodeConfig()).size == 1
+    d.sync(torch.tensor([9, 5]), None, 8)
+    assert math.isclose(d.rate(2), 0.6)
+
+
+def test_confidence_cutoff_and_budget_shorten_the_lookup_chain():
+    cfg = LookupConfig(min_n=1, max_n=1, k=6, prior_accept=0.5, prior_weight=1.0)
+    d = LookupDrafter(cfg)
+    d.sync(torch.tensor([7, 1, 2, 3, 4, 5, 6, 7]), None, 0)
+    full = d.draft_tree(7, None, DecodeConfig())
+    assert full.tokens.tolist() == [7, 1, 2, 3, 4, 5, 6]
+    # rate 0.5: depth i scores 0.5**i, so a 0.2 cut-off keeps two tokens; a budget of one keeps one
+    assert d.draft_tree(7, None, DecodeConfig(min_draft_prob=0.2)).tokens.tolist() == [7, 1, 2]
+    assert d.draft_tree(7, None, DecodeConfig(max_tree_tokens=1)).tokens.tolist() == [7, 1]
+    # what is learnt is measured against the verified (cut) chain: 1 accepted of 1 tested
+    d.sync(torch.tensor([7, 1, 2]), None, 7)
+    assert math.isclose(d.rate(1), (1 + 0.5) / (1 + 1))

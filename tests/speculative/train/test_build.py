@@ -1,0 +1,67 @@
+"""Run assembly: the fixed fc-input scale measured from the target, and starting from an export."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from speculative.data.dataset import BatchSchedule, Example
+from speculative.export import export_draft
+from speculative.model.draft import Eagle3Draft
+from speculative.target.backend import TargetBackend, TargetOutputs
+from speculative.train.build import estimate_aux_scale, init_from_export
+from tests.speculative.conftest import tiny_draft_config
+
+LAYER_RMS = torch.tensor([2.0, 10.0, 50.0])
+
+
+class ScaledTarget(TargetBackend):
+    """Aux layers with known RMS; position 0 carries a huge outlier (as SmolLM2's first token does)."""
+
+    def __init__(self, hidden=8):
+        self.config = SimpleNamespace(hidden_size=hidden, vocab_size=80)
+        self.aux_layer_ids = [2, 4, 5]
+        self.gen = torch.Generator().manual_seed(0)
+
+    def embedding_weight(self):
+        return torch.zeros(80, self.config.hidden_size)
+
+    def forward(self, input_ids, attention_mask, t2d):
+        b, t = input_ids.shape
+        h = self.config.hidden_size
+        aux = torch.randn(b, t, 3, h, generator=self.gen) * LAYER_RMS[None, None, :, None]
+        aux[:, 0] *= 1000
+        aux = aux.view(b, t, 3 * h)
+        return TargetOutputs(aux, torch.zeros(b, t, h), torch.zeros(b, t, 1))
+
+
+def test_aux_scale_is_inverse_layer_rms_without_position_zero():
+    examples = [Example(torch.randint(0, 80, (64,)), torch.ones(64, dtype=torch.bool)) for _ in range(8)]
+    scale = estimate_aux_scale(ScaledTarget(), BatchSchedule(examples, 2, seed=0), n_batches=4)
+    assert scale.shape == (24,)
+    torch.testing.assert_close(scale.view(3, 8)[:, 0], 1 / LAYER_RMS, rtol=0.08, atol=0)
+    assert torch.equal(scale.view(3, 8), scale.view(3, 8)[:, :1].expand(3, 8))  # one value per layer
+
+
+def test_init_from_export_keeps_the_function(tmp_path):
+    torch.manual_seed(0)
+    src = Eagle3Draft(tiny_draft_config())
+    chosen = torch.sort(torch.randperm(80)[:40]).values
+    t2d = torch.zeros(80, dtype=torch.bool)
+    t2d[chosen] = True
+    src.set_vocab_mapping(chosen - torch.arange(40), t2d)
+    src.set_aux_scale(torch.rand(72) + 0.5)
+    export_draft(src, tmp_path / "exp")
+    dst = Eagle3Draft(tiny_draft_config(), embed_weight=src.embed_tokens.weight.detach().clone())
+    dst.set_aux_scale(torch.rand(72) + 0.5)  # this run's own measured scale
+    before = dst.aux_scale.clone()
+    init_from_export(dst, str(tmp_path / "exp"))
+    assert torch.equal(dst.aux_scale, before) and torch.equal(dst.t2d, src.t2d)
+    aux, ids, pos = torch.randn(1, 5, 72), torch.randint(0, 80, (1, 5)), torch.arange(5)[None]
+    with torch.no_grad():
+        torch.testing.assert_close(dst.logits(dst(ids, dst.project_aux(aux), pos)),
+                                   src.logits(src(ids, src.project_aux(aux), pos)), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="draft vocab"):
+        init_from_export(Eagle3Draft(tiny_draft_config(draft_vocab_size=30)), str(tmp_path / "exp"))
