@@ -1,7 +1,8 @@
 # speculative/: EAGLE-3 draft training, export and benchmarks (SpecForge-style).
 SPEC_CONFIG ?= experiments/configs/specforge/smollm2_sharegpt.yaml
 
-.PHONY: spec-train test-speculative test-speculative-vllm bench-spec-train spec-demo spec-recipe spec-regenerate
+.PHONY: spec-train test-speculative test-speculative-vllm bench-spec-train spec-demo spec-recipe spec-regenerate \
+	spec-eval-shipped
 
 spec-train: ## train an EAGLE-3 draft for real SmolLM2 on 2k ShareGPT convs, resumable, exports to <out_dir>/export (~40 min on an idle 2-core CPU)
 	$(PY) -m speculative.train --config $(SPEC_CONFIG) $(ARGS)
@@ -25,3 +26,6 @@ spec-regenerate: ## self-distillation data only: the target's greedy replies to 
 
 spec-recipe: ## draft-vocab coverage + train tokens/s per (ttt, vocab) on the bundle's shards -> experiments/results/spec_recipe.json (~10 min)
 	$(PY) -m speculative.train.recipe --offline-dir $(SPEC_BUNDLE_DIR)/hidden_states --out experiments/results/spec_recipe.json $(ARGS)
+
+spec-eval-shipped: ## the shipped draft (drafts/smollm2-135m-eagle3): 40 MT-Bench first turns, greedy, 128 tokens, EAGLE-3 chain 3 + lookup + hybrid vs AR -> experiments/results/spec_eval_shipped.{json,md} (~12 min)
+	$(PY) -m speculative.evaluate --config experiments/configs/specforge/eval_shipped.yaml $(ARGS)

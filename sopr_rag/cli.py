@@ -54,7 +54,6 @@ def cmd_index(args: argparse.Namespace) -> int:
         extractor = LLMExtractor(make_backend(gate.backend, model=gate.model, **kw),
                                  str(cache_dir("sopr_rag") / "extract_cache.jsonl"))
     from sopr_rag.cards.llm import make_card_builder  # --set cards.mode=llm: LLM Procedure Cards (cached)
-
     from sopr_rag.ingest.loader import IngestLimits
 
     settings = load_settings(args)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("LLMSYS_THREADS", "1")),
                         help="torch threads (default 1: on a shared CPU more threads spin and run slower)")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. eval.num_prompts=8")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may follow --config/--scale
     path = args.config or repo_root() / "experiments" / "configs" / "sia" / f"{args.scale}.yaml"
     try:
         cfg = load_config(SIAConfig, path, args.overrides)

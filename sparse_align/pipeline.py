@@ -18,6 +18,7 @@ from sparse_align.config import SIAConfig
 from sparse_align.eval.tasks import COMPLETION_TASKS, TEACHER, split_prompts
 from sparse_align.rewards import make_reward
 from sparse_align.rewards.llm_judge import LLMJudgeReward
+from sparse_align.runguard import check_key
 from sparse_align.value.model import ValueModel, load_backbone
 
 log = get_logger("sparse_align")
@@ -55,8 +56,13 @@ def distill(cfg: SIAConfig, model: Any = None, tok: Any = None) -> list[dict[str
     teacher = make_teacher(cfg.eval.task)
     # None: distil at the evaluation length, so V is trained on the prefixes steering will see
     dcfg = cfg.distill.model_copy(update={"max_new_tokens": cfg.distill.max_new_tokens or cfg.eval.max_new_tokens})
+    check_key(run_dir(cfg) / "distill.jsonl", _distill_key(cfg, dcfg))
     return generate_distill_data(model, tok, prompts, teacher, dcfg, run_dir(cfg) / "distill.jsonl",
                                  completion=cfg.eval.task in COMPLETION_TASKS)
+
+
+def _distill_key(cfg: SIAConfig, dcfg: Any) -> dict[str, Any]:
+    return {"distill": dcfg.model_dump(mode="json"), "task": cfg.eval.task, "backbone": cfg.value.backbone}
 
 
 def train(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, float]:
@@ -68,6 +74,8 @@ def train(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, float
     if not path.is_file():
         raise FileNotFoundError(f"no distillation data at {path}; run `python -m sparse_align distill` first")
     rows = [r for r in read_jsonl(path) if r["response_ids"]]
+    check_key(run_dir(cfg) / "train", {"train": cfg.train.model_dump(mode="json"),
+                                       "value": cfg.value.model_dump(mode="json"), "rows": len(rows)})
     if cfg.value.lora_rank > 0:
         vm = ValueModel.build(cfg.value)  # its own backbone copy: LoRA must not touch the base model
         metrics = train_value_lora(vm, rows, cfg.train, run_dir(cfg) / "train")

@@ -21,14 +21,24 @@ class HFBackend(LLMBackend):
     name = "hf"
 
     def __init__(self, model: Any = "smollm2-135m-instruct", tokenizer: Any = None, *, device: Any = None,
-                 dtype: Any = None, batch_size: int = 8):
+                 dtype: Any = None, batch_size: int = 8, small_m_kernel: bool | None = None):
+        """`small_m_kernel`: route the model's linears through runtime.ops' small-M kernel (decode steps of
+        <= 8 rows on fp32 CPU; same outputs within fp32 rounding, see runtime/ops/README.md). None = only for
+        a model this backend loads itself (routing patches the model's nn.Linear modules in place)."""
         from runtime.assets import load_model, load_tokenizer
 
-        if isinstance(model, str):
+        owned = isinstance(model, str)
+        if owned:
             tokenizer = tokenizer or load_tokenizer(model)
             model = load_model(model, dtype=dtype, device=device)
         if tokenizer is None:
             raise ValueError("pass a tokenizer together with a model object")
+        param = next(model.parameters())
+        if (small_m_kernel if small_m_kernel is not None else owned) and param.device.type == "cpu" \
+                and param.dtype == torch.float32:
+            from runtime.ops import use_small_m_linears
+
+            use_small_m_linears(model)
         self.model = model.eval()
         self._tok = tokenizer
         if self._tok.pad_token_id is None:

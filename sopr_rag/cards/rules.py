@@ -41,13 +41,14 @@ class ProcedureCard:
     actions: list[str] = field(default_factory=list)  # LLM card only
 
     def text(self) -> str:
-        """What BM25 and the dense encoder see. Title and plain-words fields first: MiniLM truncates."""
+        """What BM25 and the dense encoder see. Title and plain-words fields first: MiniLM truncates.
+        Entities (alert, metric, resource names as written) before the steps: plain questions quote them."""
         parts = [humanize(self.title), "Components: " + "; ".join(self.components),
                  "Symptoms: " + "; ".join(self.triggers), self.scope,
                  "Conditions: " + "; ".join(self.conditions), "Causes: " + "; ".join(self.causes),
-                 "Impact: " + "; ".join(self.hazards), "Actions: " + "; ".join(self.actions),
-                 "Steps: " + " | ".join(self.step_heads), "Outcome: " + self.outcome,
-                 "Entities: " + ", ".join(self.entities)]
+                 "Entities: " + ", ".join(self.entities), "Actions: " + "; ".join(self.actions),
+                 "Steps: " + " | ".join(self.step_heads), "Impact: " + "; ".join(self.hazards),
+                 "Outcome: " + self.outcome]
         return "\n".join(p for p in parts if p and not p.endswith(": "))
 
     def to_dict(self) -> dict:

@@ -4,8 +4,8 @@ Nodes per procedure, from the sections a runbook or SOP writes and from the LLM 
 
     condition  title, each sentence of the scope / Meaning, preconditions, branch conditions, LLM conditions
     symptom    triggers, each sentence of the Impact / hazards (observable effects), LLM symptoms
-    cause      stated causes, troubleshooting sub-headings that name a cause ("Slow disk issue"), LLM causes
-    action     the steps (guarded ones through their condition), LLM actions
+    cause      stated causes, sub-headings of a Diagnosis section ("Slow disk issue"), LLM causes
+    action     the steps (guarded ones through their condition), sub-headings of a Mitigation section, LLM actions
 
 Edges: symptom -> cause -> action, condition -> the step it guards, symptom -> action when no cause is
 written. A node is activated by its cosine to the query; a chain scores the mean activation of its
@@ -23,6 +23,7 @@ dense voter missed can still become a candidate when its symptoms match.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
 import numpy as np
@@ -31,7 +32,6 @@ from sopr_rag.cards.schema import LLMCard
 from sopr_rag.config import ExpertConfig
 from sopr_rag.experts.base import DocArtifacts, Query, cosines
 from sopr_rag.ingest.extract import sentences
-from sopr_rag.ingest.fields import field_for_label
 from sopr_rag.retrieval.identifiers import humanize
 from sopr_rag.retrieval.lexical import tokenize
 from sopr_rag.types import Procedure
@@ -41,10 +41,35 @@ MAX_SENTENCES = 6  # per section: the opening sentences carry the description
 KINDS = ("condition", "symptom", "cause", "action")
 
 
-def _cause_headings(proc: Procedure) -> list[str]:
-    """Step sub-headings that are not a standard section label: troubleshooting runbooks name causes there."""
-    heads = dict.fromkeys(s.section for s in proc.steps if s.section)
-    return [h for h in heads if h and h != proc.title and field_for_label(h) is None and len(h.split()) <= 8]
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
+_DIAGNOSIS = ("diagnos", "cause", "troubleshoot", "investigat", "why")
+_MITIGATION = ("mitigat", "resolution", "remediat", "fix", "recovery", "workaround", "action")
+_GENERIC = frozenset({"other", "others", "general", "misc", "notes", "overview", "summary", "example", "examples"})
+
+
+def sub_headings(text: str) -> dict[str, list[str]]:
+    """{"cause": [...], "action": [...]}: headings nested under a Diagnosis- / Mitigation-like heading.
+
+    Troubleshooting runbooks name a cause per diagnosis sub-section ("Slow disk issue") and a remedy per
+    mitigation sub-section ("Data retention"); the sub-heading is the shortest statement of either.
+    """
+    out: dict[str, list[str]] = {"cause": [], "action": []}
+    stack: list[tuple[int, str | None]] = []  # (level, kind of the section it opens)
+    for line in re.sub(r"```.*?```", "", text, flags=re.S).splitlines():
+        m = _HEADING.match(line.strip())
+        if not m:
+            continue
+        level, title = len(m.group(1)), m.group(2).strip()
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        low = title.lower()
+        own = "cause" if any(k in low for k in _DIAGNOSIS) else "action" if any(k in low for k in _MITIGATION) \
+            else None
+        parent = next((k for _, k in reversed(stack) if k), None)
+        if parent and not own and len(title.split()) <= 10 and low not in _GENERIC:
+            out[parent].append(title)
+        stack.append((level, own or parent))
+    return out
 
 
 def build_part(proc: Procedure, card: LLMCard | None = None) -> dict:
@@ -60,7 +85,8 @@ def build_part(proc: Procedure, card: LLMCard | None = None) -> dict:
     if not symptoms:
         symptoms = [add("symptom", s) for s in sentences(proc.scope)[:2]]
     symptoms.append(add("symptom", proc.title))
-    causes = [add("cause", c) for c in proc.causes + llm.causes + _cause_headings(proc)]
+    heads = sub_headings(proc.text)
+    causes = [add("cause", c) for c in proc.causes + llm.causes + heads["cause"]]
     edges: list[list[int]] = []
     for s in symptoms:
         edges += [[s, c] for c in causes]
@@ -72,7 +98,7 @@ def build_part(proc: Procedure, card: LLMCard | None = None) -> dict:
     if proc.steps:
         for src in (causes or symptoms) + conditions:
             edges.append([src, -1])  # the procedure's first step acts on every chain
-    for a in llm.actions:  # actions of the LLM card: evidence of what the procedure does, no step index
+    for a in llm.actions + heads["action"]:  # what the procedure does (LLM card, remedy sub-headings)
         node = add("action", a)
         edges += [[c, node] for c in causes] or [[node, node]]
     return {"nodes": nodes, "edges": edges, "contrast_tokens": sorted(set(tokenize(" ".join(

@@ -30,7 +30,6 @@ from sopr_rag.index.artifacts import (
     build_artifacts,
     delete_artifacts,
     doc_key,
-    load_artifacts,
     save_artifacts,
 )
 from sopr_rag.index.repair import DamagedFile, artifact_files, load_docs, load_or_none, read_manifest, sweep_orphans

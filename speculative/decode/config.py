@@ -38,8 +38,9 @@ class DecodeConfig(StrictModel):
     min_draft_prob > 0 (either mode): dynamic draft length, stop drafting below that cumulative draft
            probability (decode/tree.py); lookup nodes use their estimated acceptance probability.
     lookup: the prompt-lookup proposer of the lookup and hybrid drafters (decode/lookup.py, decode/hybrid.py).
-    max_tree_tokens: cap on drafted nodes per round after merging sources (hybrid; None = no cap), keeping
-           the most confident ones: verification cost grows with the tree, so the budget is shared.
+    max_tree_tokens: cap on drafted nodes per round after merging sources (lookup and hybrid drafters; model
+           drafters are capped by num_draft_tokens; None = no cap), keeping the most confident ones:
+           verification cost grows with the tree, so the sources share one budget.
     """
 
     mode: Literal["chain", "tree"] = "tree"

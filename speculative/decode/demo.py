@@ -101,7 +101,7 @@ def run(cfg: DemoConfig) -> dict[str, dict]:
     for name in engines:
         s = summarize(spec[name], ar, 1)
         src = s["sources"]["accepted"]
-        out[name] = s
+        out[name] = {**s, "identical": same[name]}
         print(f"{name:>7}: identical to AR {same[name]}; tau {s['tau']:.2f}, round cost {s['round_cost_ar_steps']:.2f}"
               f" AR steps -> {s['spec_tokens_per_s']:.1f} vs AR {s['ar_tokens_per_s']:.1f} tok/s = "
               f"{s['speedup']:.2f}x (accepted from model/lookup/both: {src['model']}/{src['lookup']}/{src['both']})")

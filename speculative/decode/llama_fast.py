@@ -108,6 +108,7 @@ class LlamaDecoder:
         if self.capacity:
             kv[:, :, :, : self.capacity] = self.kv
         self.kv = kv
+        self._layer_kv = kv.unbind(0)  # per-layer views, made once (a select per layer per step is not free)
         # HF's own rotary module (so any rope scaling type matches); the two halves of cos/sin are equal
         with torch.no_grad():
             cos, sin = self._rotary(self.embed[:1], torch.arange(cap, device=self.device)[None])
@@ -133,8 +134,9 @@ class LlamaDecoder:
             h, resid = rmsnorm_residual(x, resid, layer.in_norm, d.eps)
             if i in aux_layers:
                 feats[i] = resid
-            attn = decode_attention(decode_linear(h, layer.qkv), self.cos, self.sin, positions, self.kv[i], past,
-                                    tree_mask, d.heads, self.scale)
+            qkv = decode_linear(h, layer.qkv)
+            attn = decode_attention(qkv, self.cos, self.sin, positions, self._layer_kv[i], past, tree_mask, d.heads,
+                                    self.scale)
             h, resid = rmsnorm_residual(decode_linear(attn, layer.o), resid, layer.post_norm, d.eps)
             x = decode_linear(decode_swiglu(h, layer.gate_up), layer.down)
         h, _ = rmsnorm_residual(x, resid, self.norm, d.eps)

@@ -84,8 +84,9 @@ def test_resume_reuses_finished_arms(run, monkeypatch):
     again = run_powered(PoweredContext(ctx.paired, ctx.calib, ctx.cfg, ctx.scorers, state=state))
     assert again["arms"]["sia@30%"]["rewards"] == res["arms"]["sia@30%"]["rewards"]
     partial = json.loads(json.dumps(saved[2]))  # base, dense, sia@30% done
+    from sparse_align.eval.paired import sample_paired as real
+
     calls = []
-    real = powered_mod.sample_paired
     monkeypatch.setattr(powered_mod, "sample_paired", lambda *a, **k: calls.append(k.get("desc")) or real(*a, **k))
     redo = run_powered(PoweredContext(ctx.paired, ctx.calib, ctx.cfg, ctx.scorers, state=partial))
     assert "base" not in calls and "sia@30%" not in calls and "random@30%" in calls

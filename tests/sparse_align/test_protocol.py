@@ -88,3 +88,19 @@ def test_bon_pool_validated():
     with pytest.raises(ValueError, match="bon_pool"):
         EvalConfig(bon_n=[16], bon_pool=8)
     assert np.isclose(EvalConfig().equivalence_margin, 0.05)
+
+
+def test_run_guard_refuses_other_settings(tmp_path):
+    from sparse_align.runguard import check_key
+
+    data = tmp_path / "distill.jsonl"
+    check_key(data, {"n": 8})
+    data.write_text("{}\n")
+    check_key(data, {"n": 8})  # same settings: resume
+    with pytest.raises(ValueError, match="other settings"):
+        check_key(data, {"n": 4})
+    legacy = tmp_path / "old.jsonl"
+    legacy.write_text("{}\n")
+    with pytest.raises(ValueError, match="predates"):
+        check_key(legacy, {"n": 8})
+    check_key(tmp_path / "train", {"a": 1})  # a folder that does not exist yet

@@ -87,9 +87,9 @@ def _cand_rows(n_prompts=12, per_prompt=3, seed=0):
             resp = torch.randint(300, 400, (5,), generator=g).tolist()
             cands = []
             for t in (1, 3):
-                good = torch.randint(500, 600, (2,), generator=g).tolist()
-                bad = torch.randint(100, 200, (2,), generator=g).tolist()
-                cands.append({"t": t, "ids": good + bad, "rewards": [1.0, 0.9, 0.0, 0.1],
+                good = torch.randint(500, 508, (2,), generator=g).tolist()  # few ids: separable in 32 dims
+                bad = torch.randint(100, 108, (2,), generator=g).tolist()
+                cands.append({"t": t, "ids": good + bad, "rewards": [1.0, 1.0, 0.0, 0.0],
                               "topk_entropy": 0.3 if t == 1 else 1.2})
             rows.append({"prompt_index": p, "sample": s, "prompt_ids": [1, 20 + p], "response_ids": resp,
                          "reward": 0.0, "cands": cands})
@@ -111,8 +111,8 @@ def test_split_by_prompt_has_no_leakage():
 
 @pytest.mark.parametrize("loss", ["listwise", "pairwise"])
 def test_ranking_loss_learns_candidate_order(tiny_model, tmp_path, loss):
-    vm = ValueModel.build(ValueModelConfig(head_hidden=16), backbone=tiny_model)
-    cfg = TrainConfig(epochs=40, lr=3e-3, batch_tokens=32, rank_batch=16, checkpoint_every=10, rank_loss=loss,
+    vm = ValueModel.build(ValueModelConfig(head_hidden=32), backbone=tiny_model)
+    cfg = TrainConfig(epochs=60, lr=3e-3, batch_tokens=32, rank_batch=16, checkpoint_every=10, rank_loss=loss,
                       mse_weight=0.0, val_fraction=0.25, entropy_bands=[1.0])
     m = train_value_head(vm, _cand_rows(), cfg, tmp_path / loss)
     assert m["val_pairwise_acc"] > 0.85 and m["val_prompts"] == 3

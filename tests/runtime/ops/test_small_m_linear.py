@@ -56,3 +56,23 @@ def test_routed_model_gives_the_same_logits():
         assert ops.use_small_m_linears(model) == 2 * 7 + 1 and ops.use_small_m_linears(model) == 0
         got = model(ids).logits
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_hf_backend_routed_through_the_kernel_keeps_greedy_output(smollm2):
+    """runtime.llm's HF backend with its linears on the kernel (batched decode steps of 3 rows, left padding)
+    generates the same greedy tokens as the plain model; a model passed in is only routed when asked."""
+    import copy
+
+    from runtime.llm import SamplingParams
+    from runtime.llm.hf import HFBackend
+
+    require_impl("cpu")
+    model, tok = smollm2
+    routed = HFBackend(copy.deepcopy(model), tok, batch_size=4, small_m_kernel=True)
+    plain = HFBackend(model, tok, batch_size=4)
+    linears = [m for m in routed.model.modules() if type(m) is torch.nn.Linear]
+    assert linears and all(getattr(m, "_llmsys_small_m", False) for m in linears)
+    assert not any(getattr(m, "_llmsys_small_m", False) for m in model.modules())
+    prompts = [[{"role": "user", "content": "Name a color."}], "def add(a, b):", "The quick brown fox"]
+    params = SamplingParams(max_new_tokens=12)
+    assert [g.token_ids for g in routed.generate(prompts, params)] == [g.token_ids for g in plain.generate(prompts, params)]

@@ -58,3 +58,10 @@ def test_reached_steps_are_the_guarded_actions(hashed_docs, hashing_embedder):
     query = Query.encode("If the pressure drops during the test", hashing_embedder)
     _, reached = causal.score(query, [doc], CFG)
     assert 5 in reached[doc.proc.doc_id]  # step 6 (index 5) is guarded by that condition
+
+
+def test_diagnosis_sub_headings_are_causes_and_mitigation_ones_actions():
+    text = ("# etcdNoLeader\n## Meaning\nNo leader.\n## Diagnosis\n### Slow disk issue\nCheck fsync.\n"
+            "```shell\n# not a heading\n```\n### Other\nLogs.\n## Mitigation\n### Restore quorum\nDo it.\n"
+            "#### Details\nMore.\n## See also\n### Unrelated\n")
+    assert causal.sub_headings(text) == {"cause": ["Slow disk issue"], "action": ["Restore quorum", "Details"]}

@@ -51,3 +51,20 @@ def test_eagle3_path_matches_hf_greedy(smollm2, references):
                                DecodeConfig(mode="chain", depth=3, max_new_tokens=NEW, stop_on_eos=False))
     ids, ref = references[0]
     assert engine.generate(ids).token_ids == ref
+
+
+@pytest.mark.slow
+def test_demo_times_ar_and_every_method_on_the_same_prompts(smollm2, monkeypatch, capsys):
+    import runtime.assets
+    from speculative.decode.demo import DemoConfig, run
+
+    model, tok = smollm2
+    monkeypatch.setattr(runtime.assets, "load_model", lambda name: model)
+    monkeypatch.setattr(runtime.assets, "load_tokenizer", lambda name: tok)
+    out = run(DemoConfig(prompts=["Repeat: one two three, one two three, one two three."], max_new_tokens=12,
+                         threads=1))
+    assert set(out) == {"model", "lookup", "hybrid"} and all(r["identical"] for r in out.values())
+    assert out["lookup"]["sources"]["drafted"]["model"] == 0
+    printed = capsys.readouterr().out
+    assert "warm-up done before timing" in printed and printed.count("identical to AR True") == 3
+    assert "early-exit" in printed  # no draft_dir: the untrained fallback, said so
