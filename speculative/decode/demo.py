@@ -4,8 +4,9 @@ SmolLM2-135M-Instruct, timed honestly (~1-2 min on a 2-core CPU).
 Every engine runs once untimed first (allocations, kernel set-up), then on each prompt AR and each
 speculative method run back to back on the same target. Printed per method: identical output, tau, round
 cost and the speed-up together (speed-up ~= tau / round cost; a speed-up above tau means a timing artifact).
-The draft is the EAGLE-3 export at `draft_dir`, else an untrained early-exit draft (the target's first
-8 layers + its head, weights shared): tau ~1 there, so only prompt lookup can win.
+The draft is the EAGLE-3 export at `draft_dir` (the shipped one: draft_dir=drafts/smollm2-135m-eagle3),
+else an untrained early-exit draft (the target's first 8 layers + its head, weights shared): tau ~1 there,
+so only prompt lookup can win.
 """
 
 from __future__ import annotations

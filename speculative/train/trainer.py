@@ -9,8 +9,8 @@ written after the last checkpoint are dropped on resume (those steps are recompu
 from __future__ import annotations
 
 import contextlib
-import math
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any

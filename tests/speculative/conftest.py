@@ -34,3 +34,16 @@ def tiny_draft_config(**kw):
                 target_num_layers=8, aux_layer_ids=[2, 4, 5])
     base.update(kw)
     return Eagle3DraftConfig(**base)
+
+
+def tiny_draft_with_vocab(seed: int = 0, **kw):
+    """A random tiny Eagle3Draft whose draft vocab is a random half of the 80 target ids."""
+    from speculative.model.draft import Eagle3Draft
+
+    torch.manual_seed(seed)
+    d = Eagle3Draft(tiny_draft_config(**kw))
+    chosen = torch.sort(torch.randperm(80)[:40]).values
+    t2d = torch.zeros(80, dtype=torch.bool)
+    t2d[chosen] = True
+    d.set_vocab_mapping(chosen - torch.arange(40), t2d)
+    return d

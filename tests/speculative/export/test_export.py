@@ -9,19 +9,12 @@ import torch
 from safetensors.torch import load_file
 
 from speculative.export import ExportError, export_draft, load_exported_draft, validate_export
-from speculative.model.draft import Eagle3Draft
-from tests.speculative.conftest import tiny_draft_config
+from tests.speculative.conftest import tiny_draft_with_vocab
 
 
 @pytest.fixture
 def draft():
-    torch.manual_seed(0)
-    d = Eagle3Draft(tiny_draft_config())
-    chosen = torch.sort(torch.randperm(80)[:40]).values
-    t2d = torch.zeros(80, dtype=torch.bool)
-    t2d[chosen] = True
-    d.set_vocab_mapping(chosen - torch.arange(40), t2d)
-    return d
+    return tiny_draft_with_vocab()
 
 
 def test_export_round_trip_and_config(draft, tmp_path):

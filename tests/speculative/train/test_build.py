@@ -12,7 +12,7 @@ from speculative.export import export_draft
 from speculative.model.draft import Eagle3Draft
 from speculative.target.backend import TargetBackend, TargetOutputs
 from speculative.train.build import estimate_aux_scale, init_from_export
-from tests.speculative.conftest import tiny_draft_config
+from tests.speculative.conftest import tiny_draft_config, tiny_draft_with_vocab
 
 LAYER_RMS = torch.tensor([2.0, 10.0, 50.0])
 
@@ -46,12 +46,7 @@ def test_aux_scale_is_inverse_layer_rms_without_position_zero():
 
 
 def test_init_from_export_keeps_the_function(tmp_path):
-    torch.manual_seed(0)
-    src = Eagle3Draft(tiny_draft_config())
-    chosen = torch.sort(torch.randperm(80)[:40]).values
-    t2d = torch.zeros(80, dtype=torch.bool)
-    t2d[chosen] = True
-    src.set_vocab_mapping(chosen - torch.arange(40), t2d)
+    src = tiny_draft_with_vocab()
     src.set_aux_scale(torch.rand(72) + 0.5)
     export_draft(src, tmp_path / "exp")
     dst = Eagle3Draft(tiny_draft_config(), embed_weight=src.embed_tokens.weight.detach().clone())
