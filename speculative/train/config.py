@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from runtime.config import StrictModel
 
 
 class DataConfig(StrictModel):
     source: str = "sharegpt"  # "sharegpt" (asset) or a JSONL path with messages/conversations
-    limit: int | None = 2000  # conversations kept after validation
-    max_length: int = 512
+    limit: int | None = Field(2000, ge=1)  # conversations kept after validation
+    max_length: int = Field(512, ge=2)
     last_turn_only: bool = False
-    draft_vocab_size: int = 32000  # capped at the target vocab
+    draft_vocab_size: int = Field(32000, ge=1)  # capped at the target vocab
 
 
 class TargetConfig(StrictModel):
@@ -24,24 +24,30 @@ class TargetConfig(StrictModel):
 
 
 class OptimConfig(StrictModel):
-    lr: float = 3e-4
-    weight_decay: float = 0.0
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.95)
-    warmup_steps: int = 20
-    min_lr_ratio: float = 0.0  # cosine decays from lr to lr * min_lr_ratio at max_steps (the planned run)
-    max_grad_norm: float = 0.5
+    warmup_steps: int = Field(20, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)  # cosine decays from lr to lr * min_lr_ratio at max_steps (the planned run)
+    max_grad_norm: float = Field(0.5, gt=0)
     batch_size: int = 1
     grad_accum: int = 4
+
+    @model_validator(mode="after")
+    def _check_betas(self) -> OptimConfig:
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"optim.betas must each be in [0, 1), got {self.betas}")
+        return self
 
 
 class TrainConfig(StrictModel):
     data: DataConfig = DataConfig()
     target: TargetConfig = TargetConfig()
     optim: OptimConfig = OptimConfig()
-    ttt_length: int = 7
-    loss_decay: float = 0.8
+    ttt_length: int = Field(7, ge=1)
+    loss_decay: float = Field(0.8, gt=0, le=1)
     init_from: str | None = None  # an exported draft to start from when out_dir has no checkpoint
-    aux_norm_batches: int = 8  # batches to measure the aux layers' RMS for the fixed fc-input scale; 0 = off
+    aux_norm_batches: int = Field(8, ge=0)  # batches to measure the aux layers' RMS for the fixed fc-input scale; 0 = off
     max_steps: int = 500  # optimizer steps
     attn_impl: Literal["auto", "sdpa", "flex"] = "auto"  # auto: flex on CUDA, sdpa on CPU
     seed: int = 0
