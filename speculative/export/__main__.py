@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     run = Path(args.run_dir)
     cfg = load_config(TrainConfig, run / "config.yaml")
-    ck = CheckpointManager(run / "checkpoints").load(args.step)
+    ck = CheckpointManager(run / "checkpoints").load(args.step, quarantine=False)  # exporting never moves folders
     if ck is None:
         raise SystemExit(f"no checkpoint under {run / 'checkpoints'}")
     from transformers import AutoConfig

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from runtime.assets import load_tokenizer
 from runtime.checkpoint import atomic_write_json
-from runtime.config import dump_config
 from runtime.device import parse_dtype, pick_device, seed_everything, set_threads
 from runtime.distributed import init_distributed, init_tensor_parallel, is_main, world_size
 from runtime.logging import get_logger
@@ -59,7 +58,6 @@ def build_dist_training(cfg: DistTrainConfig) -> DraftTrainer:
             "examples": len(examples), "skipped": skipped, "target_kind": cfg.target_kind, "world_size": world_size(),
             "tp": cfg.parallel.tp, "vocab_cache_key": vocab_key, "draft_vocab_size": draft_cfg.draft_vocab_size,
             "loss_tokens": sum(int(e.loss_mask.sum()) for e in examples)})
-        (out / "config.yaml").write_text(dump_config(cfg))
     log.info("%s target, world %d (tp %d): %d examples", cfg.target_kind, world_size(), cfg.parallel.tp, len(examples))
     if world_size() > 1 and cfg.parallel.fsdp:
         return FSDPDraftTrainer(cfg, target, draft, schedule)

@@ -114,7 +114,8 @@ class FSDPDraftTrainer(DraftTrainer):
         optim = get_optimizer_state_dict(self.root, self.optimizer, options=self._options(cpu_offload=True))
         if rank() == 0:
             state = {"optimizer": optim, "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
-                     "step": self.step, "position": self.step * self.cfg.optim.grad_accum, "world_size": world_size()}
+                     "step": self.step, "position": self.step * self.cfg.optim.grad_accum, "world_size": world_size(),
+                     "config": self.cfg.model_dump(mode="json")}
             self.ckpts.save(self.step, tensors={"draft": weights}, state=state)
         barrier()
 
@@ -122,7 +123,7 @@ class FSDPDraftTrainer(DraftTrainer):
         from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
 
         barrier()  # rank 0 may still be rotating checkpoints
-        ck = self.ckpts.load(map_location="cpu")
+        ck = self.ckpts.load(map_location="cpu", quarantine=rank() == 0)  # one rank moves corrupt folders
         if ck is None:
             return False
         if int(ck.state.get("world_size", 1)) != world_size():
@@ -135,6 +136,7 @@ class FSDPDraftTrainer(DraftTrainer):
                              options=self._options(strict=False))
         set_optimizer_state_dict(self.root, self.optimizer, ck.state["optimizer"], options=self._options())
         self.scheduler.load_state_dict(ck.state["scheduler"])
+        self.apply_resume_config(ck)
         set_rng_state(ck.state["rng"])
         self.step = int(ck.state["step"])
         self._drop_metrics_after(self.step)

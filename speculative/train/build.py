@@ -10,7 +10,6 @@ import torch
 
 from runtime.assets import load_tokenizer
 from runtime.checkpoint import atomic_write_json
-from runtime.config import dump_config
 from runtime.device import parse_dtype, pick_device, seed_everything, set_threads
 from runtime.logging import get_logger
 from speculative.data.dataset import BatchSchedule, cached_tokenize
@@ -118,7 +117,6 @@ def build_training(cfg: TrainConfig) -> TrainingSetup:
               "draft_trainable_params": sum(p.numel() for p in draft.parameters() if p.requires_grad)}
     out = Path(cfg.out_dir)
     atomic_write_json(out / "data_report.json", report)
-    (out / "config.yaml").write_text(dump_config(cfg))
     log.info("data: %d examples (%d skipped: %s), %d loss tokens; draft vocab %d", len(examples), skips.total,
              dict(skips), n_loss, draft_cfg.draft_vocab_size)
     return TrainingSetup(target, draft, schedule, tokenizer, report)

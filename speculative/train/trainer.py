@@ -17,8 +17,10 @@ from typing import Any
 
 import torch
 
-from runtime.checkpoint import CheckpointManager, atomic_write_text, rng_state, set_rng_state
+from runtime.checkpoint import CheckpointManager, atomic_write_text, rescale_base_lr, rng_state, set_rng_state
+from runtime.config import check_resume_config, dump_config
 from runtime.device import pick_device
+from runtime.distributed import is_main
 from runtime.logging import MetricsWriter, get_logger, progress, read_jsonl
 from speculative.data.dataset import BatchSchedule
 from speculative.model.draft import Eagle3Draft
@@ -27,6 +29,11 @@ from speculative.train.config import TrainConfig
 from speculative.train.ttt import ttt_unroll
 
 log = get_logger("speculative.train")
+
+# settings a resumed run may change (applied); any other change is refused by name
+RESUMABLE = ("max_steps", "log_every", "ckpt_every", "keep_ckpts", "tensorboard", "export", "throttle_s", "threads",
+             "device", "attn_impl", "init_from", "out_dir", "offline_dir", "optim.lr", "optim.warmup_steps",
+             "optim.min_lr_ratio", "optim.max_grad_norm", "optim.weight_decay", "optim.betas", "loss_decay")
 
 
 def cosine_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int, min_ratio: float = 0.0):
@@ -58,7 +65,8 @@ class DraftTrainer:
     # ------------------------------------------------------------------ checkpoints
     def save(self) -> None:
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "rng": rng_state(), "step": self.step, "position": self.step * self.cfg.optim.grad_accum}
+                 "rng": rng_state(), "step": self.step, "position": self.step * self.cfg.optim.grad_accum,
+                 "config": self.cfg.model_dump(mode="json")}
         self.ckpts.save(self.step, tensors={"draft": self.draft.trainable_state_dict()}, state=state)
 
     def maybe_resume(self) -> bool:
@@ -72,11 +80,32 @@ class DraftTrainer:
         self.draft.load_state_dict(weights, strict=False)
         self.optimizer.load_state_dict(ck.state["optimizer"])
         self.scheduler.load_state_dict(ck.state["scheduler"])
+        self.apply_resume_config(ck)
         set_rng_state(ck.state["rng"])
         self.step = int(ck.state["step"])
         self._drop_metrics_after(self.step)
         log.info("resumed from %s (step %d)", ck.path, self.step)
         return True
+
+    def apply_resume_config(self, ck: Any) -> None:
+        """A setting changed since the checkpoint is applied (lr, schedule, logging...) or refused by name
+        (data, target, seed, ttt, batch shape: the run would no longer be the one it resumes); never
+        recorded in config.yaml and silently ignored. Corrupt newer checkpoints skipped are named."""
+        for why in getattr(ck, "skipped", []):
+            log.warning("skipped a corrupt checkpoint: %s", why)
+        if "config" not in ck.state:  # written before configs were stored
+            return
+        changes = check_resume_config(ck.state["config"], self.cfg, may_change=RESUMABLE, source=str(ck.path))
+        if "optim.lr" in changes:
+            rescale_base_lr(self.optimizer, self.scheduler, self.cfg.optim.lr)
+        for group in self.optimizer.param_groups:  # the optimizer state brought back the old values
+            group["weight_decay"], group["betas"] = self.cfg.optim.weight_decay, tuple(self.cfg.optim.betas)
+        for key, (old, new) in changes.items():
+            log.info("resume: %s %r -> %r applied", key, old, new)
+
+    def write_config(self) -> None:
+        """config.yaml only after a resume has accepted the config (it records what actually runs)."""
+        atomic_write_text(self.out / "config.yaml", dump_config(self.cfg))
 
     def _drop_metrics_after(self, step: int) -> None:
         path = self.out / "metrics.jsonl"
@@ -130,6 +159,8 @@ class DraftTrainer:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         self.maybe_resume()
+        if is_main():
+            self.write_config()
         tb = str(self.out / "tb") if cfg.tensorboard else None
         history = []
         with MetricsWriter(self.out / "metrics.jsonl", tensorboard_dir=tb) as writer:

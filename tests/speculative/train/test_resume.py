@@ -94,3 +94,36 @@ def test_export_cli_from_checkpoint(runs, tmp_path):
     b = load_exported_draft(run_dir / "killed" / "export")  # written by the trainer at the end
     for (k, x), (_, y) in zip(a.trainable_state_dict().items(), b.trainable_state_dict().items()):
         assert torch.equal(x, y), k
+
+
+def _resume(run_dir: Path, target_dir, data: Path, *overrides: str):
+    from runtime.config import load_config
+    from speculative.train.build import build_training
+    from speculative.train.config import TrainConfig
+    from speculative.train.trainer import DraftTrainer
+
+    cfg = load_config(TrainConfig, CONFIG, [f"target.model={target_dir}", f"data.source={data}", f"out_dir={run_dir}",
+                                            "threads=1", *overrides])
+    setup = build_training(cfg)
+    trainer = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule)
+    trainer.maybe_resume()
+    return trainer
+
+
+def test_resume_skips_a_corrupt_newest_checkpoint_and_applies_or_refuses_changes(runs, spec_tiny_target_dir, tmp_path):
+    import shutil
+
+    from runtime.config import ConfigError
+
+    src, _ = runs
+    run_dir = tmp_path / "run"
+    shutil.copytree(src / "killed", run_dir)
+    data = src / "data.jsonl"
+    newest = max((run_dir / "checkpoints" / "step_00000012").glob("*.safetensors"), key=lambda p: p.stat().st_size)
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # truncated, as by a full disk
+    trainer = _resume(run_dir, spec_tiny_target_dir, data)
+    assert trainer.step == 9  # the intact older checkpoint, not a crash naming no file
+    trainer = _resume(run_dir, spec_tiny_target_dir, data, "optim.lr=0.5")
+    assert trainer.scheduler.base_lrs == [0.5]  # applied, not recorded and ignored
+    with pytest.raises(ConfigError, match="max_length"):
+        _resume(run_dir, spec_tiny_target_dir, data, "data.max_length=48")
