@@ -6,9 +6,11 @@
 // over 2..8 tokens takes ~1.5x a 1-token (GEMV) forward (speculative/evaluate/profile.py). This kernel is a
 // GEMV that streams each weight row from memory once and dots it with all M rows of x (kept in L1), so
 // its cost stays close to the memory traffic of one GEMV for every M <= 8.
-// NB weight rows are dotted at once so that NB * M independent FMA chains hide the FMA latency (one row at
-// M = 1 is a single dependent chain: latency-bound at ~1/4 of the load rate); NB * M <= 8 keeps the
-// accumulators and the M x vectors in the 16 AVX2 registers.
+// Register blocking (AVX2 has 16 ymm registers): NB weight rows are dotted at once with a pass of P rows of x
+// (M > 4 runs passes of 3 over the same NB = 4 rows, the later ones from L1). The x vectors are loaded once
+// per pass and reused NB times, so loads per FMA are (NB + P) / (NB * P) <= 0.75 for M >= 2 (one row at a
+// time at M = 8 it was 9/8: load-bound at ~6 weight bytes/cycle), and NB * P >= 8 independent FMA chains
+// hide the FMA latency (at M = 1 a single row would be one dependent chain).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
@@ -16,84 +18,94 @@
 
 #include <cmath>
 
+#include "vec_sum.h"
+
 namespace llmsys {
 namespace {
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
-  return _mm_cvtss_f32(s);
-}
-
-// out[j * M + m] = <w[j], x[m]> for NB weight rows w[j] (K floats each) and M rows of x (row stride K).
-template <int M, int NB>
-inline void dot_block(const float* x, const float* const* w, int64_t K, float* out) {
-  __m256 acc[NB][M];
+// out[j * stride + m] = <w[j], x[m]> for NB weight rows w[j] (K floats each) and P rows of x (row stride K).
+template <int P, int NB>
+__attribute__((always_inline)) inline void dot_block(const float* x, const float* const* w, int64_t K,
+                                                     float* out, int64_t stride) {
+  constexpr int A = NB * P;
+  __m256 acc[NB][P];
   for (int j = 0; j < NB; ++j)
-    for (int m = 0; m < M; ++m) acc[j][m] = _mm256_setzero_ps();
+    for (int m = 0; m < P; ++m) acc[j][m] = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
-    __m256 xv[M];
-    for (int m = 0; m < M; ++m) xv[m] = _mm256_loadu_ps(x + m * K + k);
+    __m256 xv[P];
+    for (int m = 0; m < P; ++m) {
+      xv[m] = _mm256_loadu_ps(x + m * K + k);
+      asm("" : "+x"(xv[m]));  // keep it in a register: GCC would re-load it as an FMA memory operand per row
+    }
     for (int j = 0; j < NB; ++j) {
+      // the next block's rows follow these in memory: ask for them while this block computes (at M > 2 the
+      // block is compute-bound long enough for the hardware prefetcher alone to fall behind)
+      if ((k & 15) == 0) _mm_prefetch(reinterpret_cast<const char*>(w[j] + k + NB * K), _MM_HINT_T0);
       const __m256 wv = _mm256_loadu_ps(w[j] + k);
-      for (int m = 0; m < M; ++m) acc[j][m] = _mm256_fmadd_ps(wv, xv[m], acc[j][m]);
+      for (int m = 0; m < P; ++m) acc[j][m] = _mm256_fmadd_ps(wv, xv[m], acc[j][m]);
     }
   }
+  float sums[A];
+  const __m256* flat = &acc[0][0];
+  int a = 0;
+  for (; a + 8 <= A; a += 8) _mm256_storeu_ps(sums + a, hsum8(flat + a));
+  for (; a < A; ++a) sums[a] = hsum(flat[a]);
   for (int j = 0; j < NB; ++j)
-    for (int m = 0; m < M; ++m) {
-      float tot = hsum(acc[j][m]);
+    for (int m = 0; m < P; ++m) {
+      float tot = sums[j * P + m];
       for (int64_t t = k; t < K; ++t) tot += w[j][t] * x[m * K + t];
-      out[j * M + m] = tot;
+      out[j * stride + m] = tot;
     }
 }
 
-constexpr int rows_per_block(int M) { return M == 1 ? 8 : M == 2 ? 4 : M <= 4 ? 2 : 1; }
+constexpr int pass_rows(int M) { return M <= 4 ? M : 3; }  // rows of x per pass (M > 4: passes of 3)
+constexpr int block_rows(int M) {  // NB: NB * P accumulators + P x vectors + 1 weight vector <= 16 registers
+  return pass_rows(M) == 1 ? 8 : pass_rows(M) <= 3 ? 4 : 2;
+}
 
-// dot_block over NB rows in register-sized pieces.
-template <int M, int NB>
+// out[j * M + m] = <w[j], x[m]> for all M rows of x, in passes of pass_rows(M) over the same NB weight rows.
+template <int M, int NB, int DONE = 0>
 inline void dots(const float* x, const float* const* w, int64_t K, float* out) {
-  constexpr int B = rows_per_block(M) < NB ? rows_per_block(M) : NB;
-  static_assert(NB % B == 0, "row blocks must tile NB");
-  for (int j = 0; j < NB; j += B) dot_block<M, B>(x, w + j, K, out + j * M);
+  constexpr int P = pass_rows(M) < M - DONE ? pass_rows(M) : M - DONE;
+  dot_block<P, NB>(x + DONE * K, w, K, out + DONE, M);
+  if constexpr (DONE + P < M) dots<M, NB, DONE + P>(x, w, K, out);
 }
 
 // Plain linear: weight rows [begin, end).
 template <int M>
 void linear_rows(const float* x, const float* w, float* y, int64_t N, int64_t K, int64_t begin, int64_t end) {
-  constexpr int NB = rows_per_block(M);
+  constexpr int NB = block_rows(M);
   float out[NB * M];
   int64_t n = begin;
   for (; n + NB <= end; n += NB) {
     const float* rows[NB];
     for (int j = 0; j < NB; ++j) rows[j] = w + (n + j) * K;
-    dot_block<M, NB>(x, rows, K, out);
+    dots<M, NB>(x, rows, K, out);
     for (int j = 0; j < NB; ++j)
       for (int m = 0; m < M; ++m) y[m * N + n + j] = out[j * M + m];
   }
   for (; n < end; ++n) {
     const float* row = w + n * K;
-    dot_block<M, 1>(x, &row, K, out);
+    dots<M, 1>(x, &row, K, out);
     for (int m = 0; m < M; ++m) y[m * N + n] = out[m];
   }
 }
 
 inline float silu_mul(float g, float u) { return g / (1.0f + std::exp(-g)) * u; }
 
-// SwiGLU: output columns [begin, end) of I, each from gate row i and up row I + i.
+// SwiGLU: output columns [begin, end) of I, each from gate row i and up row I + i (NB is even: NB / 2 pairs).
 template <int M>
 void swiglu_rows(const float* x, const float* w, float* y, int64_t I, int64_t K, int64_t begin, int64_t end) {
-  constexpr int NB = rows_per_block(M) >= 2 ? rows_per_block(M) : 2;  // P (gate, up) row pairs per block
-  constexpr int P = NB / 2;
+  constexpr int NB = block_rows(M), PAIRS = NB / 2;
   float out[NB * M];
   int64_t i = begin;
-  for (; i + P <= end; i += P) {
+  for (; i + PAIRS <= end; i += PAIRS) {
     const float* rows[NB];
-    for (int j = 0; j < P; ++j) rows[j] = w + (i + j) * K, rows[P + j] = w + (I + i + j) * K;
+    for (int j = 0; j < PAIRS; ++j) rows[j] = w + (i + j) * K, rows[PAIRS + j] = w + (I + i + j) * K;
     dots<M, NB>(x, rows, K, out);
-    for (int j = 0; j < P; ++j)
-      for (int m = 0; m < M; ++m) y[m * I + i + j] = silu_mul(out[j * M + m], out[(P + j) * M + m]);
+    for (int j = 0; j < PAIRS; ++j)
+      for (int m = 0; m < M; ++m) y[m * I + i + j] = silu_mul(out[j * M + m], out[(PAIRS + j) * M + m]);
   }
   for (; i < end; ++i) {
     const float* rows[2] = {w + i * K, w + (I + i) * K};

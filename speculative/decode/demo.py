@@ -6,7 +6,8 @@ speculative method run back to back on the same target. Printed per method: iden
 cost and the speed-up together (speed-up ~= tau / round cost; a speed-up above tau means a timing artifact).
 The draft is the EAGLE-3 export at `draft_dir` (the shipped one: draft_dir=drafts/smollm2-135m-eagle3),
 else an untrained early-exit draft (the target's first 8 layers + its head, weights shared): tau ~1 there,
-so only prompt lookup can win.
+so only prompt lookup can win. Two of the three default prompts invite copying (code to annotate, a
+sentence to repeat), where prompt lookup shines; `prompts='["...", "..."]'` measures your own.
 """
 
 from __future__ import annotations

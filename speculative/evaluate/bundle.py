@@ -138,10 +138,11 @@ def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
         record["eval_json"] = eval_cfg.out_json
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     atomic_write_json(record_path, record)
-    if cfg.ship_dir and Path(cfg.ship_dir, "config.json").is_file():
+    shipped = bool(cfg.ship_dir) and Path(cfg.ship_dir, "config.json").is_file()
+    if shipped or (export / "config.json").is_file():  # the card now includes the evaluation
         from speculative.evaluate.model_card import write_model_card
 
-        write_model_card(out, Path(cfg.ship_dir))
+        write_model_card(out, Path(cfg.ship_dir) if shipped else None)
     return record
 
 

@@ -32,11 +32,19 @@ PARAPHRASES = [
 
 
 def test_lexical_trust_follows_top_k_agreement():
-    cfg = FusionConfig(trust_k=4, trust_full=0.5, trust_floor=0.2)
+    cfg = FusionConfig(trust_k=4, trust_full=0.5, trust_floor=0.2, trust_top1_k=0)
     assert lexical_trust(list("abcd"), list("abxy"), cfg) == pytest.approx(1.0)  # 2/4 agree = trust_full
     assert lexical_trust(list("abcd"), list("axyz"), cfg) == pytest.approx(0.5)  # 1/4 / 0.5
     assert lexical_trust(list("abcd"), list("wxyz"), cfg) == pytest.approx(0.2)  # floor
     assert lexical_trust(list("abcd"), list("wxyz"), FusionConfig(trust_k=0)) == 1.0  # off
+
+
+def test_full_trust_when_dense_corroborates_bm25s_top_hit():
+    cfg = FusionConfig(trust_k=4, trust_full=0.5, trust_floor=0.2, trust_top1_k=6)
+    dense = list("wxyzva")  # shares only "a" with BM25, at dense rank 6
+    assert lexical_trust(list("abcd"), dense, cfg) == pytest.approx(1.0)  # BM25's top hit is in dense's top 6
+    assert lexical_trust(list("abcd"), dense, cfg.model_copy(update={"trust_top1_k": 5})) == pytest.approx(0.2)
+    assert lexical_trust(list("bacd"), list("axyzvw"), cfg) == pytest.approx(0.5)  # top hit "b" uncorroborated: 1/4 / 0.5
 
 
 def test_wrrf_weights_and_equals_rrf_at_unit_weight():
@@ -71,13 +79,13 @@ def mrr(retriever, pairs):
 
 
 def test_symptom_paraphrases_rank_better_than_the_first_design(minilm_index):
-    """Measured: evidence fusion MRR 0.854, first design (card stage 1 + gated experts) 0.750 on these 8."""
+    """Evidence fusion must beat the first design (card stage 1 + gated experts) by >= 0.05 MRR on these 8."""
     new, new_ranks = mrr(SopragRetriever(minilm_index), PARAPHRASES)
     first = SopragRetriever(minilm_index, load_config(SopragConfig, None, ["fusion.method=weighted"]))
     old, old_ranks = mrr(first, PARAPHRASES)
     assert new >= old + 0.05, (new_ranks, old_ranks)
-    for i in (1, 6):  # room-cooler and air-handler paraphrases: the first design ranked the gold second
-        assert new_ranks[i] == 1.0 and old_ranks[i] < 1.0, (i, new_ranks, old_ranks)
+    assert new_ranks[1] == 1.0 and old_ranks[1] < 1.0, (new_ranks, old_ranks)  # room cooler: first design ranked it 2nd
+    assert new_ranks[6] == 1.0, new_ranks  # air handler: both designs rank it first since the component expert
 
 
 def test_evidence_indexes_follow_incremental_updates(corpus_copy, tmp_path, hashing_embedder, sop_queries):

@@ -132,10 +132,14 @@ def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch
     from speculative.evaluate import model_card
 
     calls = []
+    real_run = subprocess.run
 
-    def fake_run(cmd, check):
+    def fake_run(cmd, check=False, **kw):
+        module = cmd[2] if len(cmd) > 2 and cmd[1] == "-m" else ""
+        if not module.startswith("speculative."):
+            return real_run(cmd, check=check, **kw)  # e.g. git for the records' provenance
         calls.append(cmd)
-        if "speculative.train" in cmd:  # what the trainer leaves behind: metrics + export
+        if module == "speculative.train_dist":  # what the trainer leaves behind: metrics + export
             shutil.copytree(tiny_assets / "draft", tmp_path / "b" / "train" / "export")
             (tmp_path / "b" / "train" / "metrics.jsonl").write_text('{"step": 3, "loss": 2.0}\n')
         else:
@@ -144,7 +148,8 @@ def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setattr(model_card, "results_dir", lambda: tmp_path)
-    cfg = bundle_mod.BundleConfig(out_dir=str(tmp_path / "b"), eval_overrides=[f"out_json={tmp_path / 'eval.json'}"])
+    cfg = bundle_mod.BundleConfig(out_dir=str(tmp_path / "b"), eval_overrides=[f"out_json={tmp_path / 'eval.json'}"],
+                                  regenerate={"enabled": False}, stages=["train", "evaluate"])
     record = bundle_mod.run_bundle(cfg)
     train_cmd, eval_cmd = calls
     assert f"out_dir={tmp_path / 'b' / 'train'}" in train_cmd and "export=true" in train_cmd
