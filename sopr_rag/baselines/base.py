@@ -30,6 +30,37 @@ class IndexLike(Protocol):
     index_dir: Path
 
 
+# What manifests have always recorded for the default MiniLM embedder (it was passed as None); kept so the
+# baselines already built with MiniLM stay valid.
+MINILM_ID = "NoneType"
+
+
+def resolve_embedder(index: Any, embedder: Any = None) -> Any:
+    """The embedder a baseline indexes and queries with: the one given, else the index's own (`embed_fn`), so
+    a baseline over an index built with another embedder (the hashing one in tests and smoke runs) embeds
+    like that index and never falls back to MiniLM; None only when neither is known (then MiniLM)."""
+    return embedder if embedder is not None else getattr(index, "embed_fn", None)
+
+
+def embedder_dim(embedder: Any) -> int:
+    """The vector width `embedder` produces (DenseIndex's rule: its `dim`, else MiniLM's)."""
+    from sopr_rag.retrieval.embedder import DIM
+
+    return int(getattr(embedder, "dim", DIM)) if embedder is not None else DIM
+
+
+def embedder_settings(embedder: Any) -> dict[str, Any]:
+    """What a baseline's manifest records about its embedder: a different one (or width) rebuilds it."""
+    from sopr_rag.retrieval.embedder import Embedder
+
+    if embedder is None or isinstance(embedder, Embedder):
+        return {"embedder": MINILM_ID}
+    name = type(embedder).__name__
+    if name == "function":
+        name = getattr(embedder, "__qualname__", name)
+    return {"embedder": name, "dim": embedder_dim(embedder)}
+
+
 class BaselineConfig(StrictModel):
     chunk_words: int = Field(200, ge=10)
     chunk_overlap: int = Field(40, ge=0)

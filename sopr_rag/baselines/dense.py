@@ -1,11 +1,13 @@
-"""Dense baseline: MiniLM over heading-aware chunks in FAISS; document score = best chunk (max-P)."""
+"""Dense baseline: the index's embedder (MiniLM by default) over heading-aware chunks in FAISS; document
+score = best chunk (max-P)."""
 
 from __future__ import annotations
 
 import time
 
 from runtime.logging import get_logger
-from sopr_rag.baselines.base import BaselineConfig, IndexLike, Manifest, best_per_doc, to_result
+from sopr_rag.baselines.base import (BaselineConfig, IndexLike, Manifest, best_per_doc, embedder_dim,
+                                    embedder_settings, resolve_embedder, to_result)
 from sopr_rag.retrieval.chunking import chunk_procedure
 from sopr_rag.retrieval.dense import DenseIndex, EmbedFn
 from sopr_rag.types import SearchResult
@@ -17,14 +19,19 @@ class DenseRetriever:
     name = "dense"
 
     def __init__(self, index: IndexLike, cfg: BaselineConfig, embedder: EmbedFn | None = None):
+        """`embedder`: None = the index's own (`index.embed_fn`), MiniLM only when the index has none."""
         self.cfg, self.procedures = cfg, index.procedures
+        embedder = resolve_embedder(index, embedder)
         self.dir = index.index_dir / "baselines" / self.name
         self.manifest = Manifest(self.dir / "manifest.json", {"words": cfg.chunk_words,
                                                                "overlap": cfg.chunk_overlap,
-                                                               "embedder": type(embedder).__name__})
+                                                               **embedder_settings(embedder)})
         try:
             self.dense = (DenseIndex.load(self.dir / "faiss", embedder) if self.manifest.hashes
                           else DenseIndex(embedder))
+            if self.dense.dim != embedder_dim(embedder):  # vectors of another embedder: unusable
+                raise ValueError(f"it holds {self.dense.dim}-d vectors, the embedder makes "
+                                 f"{embedder_dim(embedder)}-d ones")
         except Exception as err:  # noqa: BLE001 - damaged or missing (faiss raises RuntimeError): rebuild
             log.warning("rebuilding dense baseline index %s: %s: %s", self.dir / "faiss", type(err).__name__, err)
             self.manifest.hashes = {}

@@ -20,7 +20,8 @@ import numpy as np
 
 from runtime.checkpoint import atomic_write_json
 from runtime.logging import get_logger
-from sopr_rag.baselines.base import BaselineConfig, IndexLike, Manifest, best_per_doc, to_result
+from sopr_rag.baselines.base import (BaselineConfig, IndexLike, Manifest, best_per_doc, embedder_dim,
+                                    embedder_settings, resolve_embedder, to_result)
 from sopr_rag.baselines.dense import DenseRetriever
 from sopr_rag.ingest.fields import find_entities
 from sopr_rag.retrieval.chunking import chunk_procedure
@@ -55,12 +56,13 @@ class GraphRetriever:
     def __init__(self, index: IndexLike, cfg: BaselineConfig, embedder: EmbedFn | None = None,
                  passages: DenseRetriever | None = None):
         self.cfg, self.procedures = cfg, index.procedures
+        embedder = resolve_embedder(index, embedder)  # None: the index's own, never MiniLM behind its back
         self.dense = passages if passages is not None or cfg.passage_seed_weight == 0 \
             else DenseRetriever(index, cfg, embedder)
         self.dir = index.index_dir / "baselines" / self.name
         self.manifest = Manifest(self.dir / "manifest.json", {"words": cfg.chunk_words,
                                                                "overlap": cfg.chunk_overlap,
-                                                               "embedder": type(embedder).__name__})
+                                                               **embedder_settings(embedder)})
         self.passages: dict[str, dict] = {}
         if self.manifest.hashes and (self.dir / "extract.json").is_file():
             try:
@@ -72,6 +74,9 @@ class GraphRetriever:
         try:
             self.entity_index = DenseIndex.load(self.dir / "entities", embedder) if self.passages \
                 else DenseIndex(embedder)
+            if self.entity_index.dim != embedder_dim(embedder):  # vectors of another embedder: unusable
+                raise ValueError(f"entity index holds {self.entity_index.dim}-d vectors, the embedder makes "
+                                 f"{embedder_dim(embedder)}-d ones")
         except Exception as err:  # noqa: BLE001 - faiss raises RuntimeError on a damaged file
             log.warning("rebuilding graph baseline: %s: %s", type(err).__name__, err)
             self.manifest.hashes, self.passages = {}, {}

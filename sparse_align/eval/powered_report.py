@@ -49,6 +49,11 @@ def analysis_lines(an: dict[str, Any], margin: float) -> list[str]:
     v = an["verdict"]
     out += ["", "## Verdict", "", f"- beats random (Holm): {v['beats_random']}",
             f"- some SIA rate in 20-40% matches dense at <= half its added time: {v['matches_dense_at_half_time']}"]
+    titles = {"reward": "matches dense's reward (equivalence)", "time": "<= 1/2 of dense's added time",
+              "random": "beats random-sparse at every pre-registered rate (Holm)", "all": "all three at one rate"}
+    claims = an.get("claims") or {}
+    out += [f"- claim `{part}` ({title}): **{claims[part]['verdict']}** — {claims[part]['number']}"
+            for part, title in titles.items() if part in claims]
     return out
 
 

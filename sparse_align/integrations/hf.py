@@ -16,7 +16,7 @@ from transformers import LogitsProcessor
 
 from sparse_align.config import SteerConfig
 from sparse_align.steer.gate import SteerGate
-from sparse_align.steer.junction import steered_logits, topk_junction
+from sparse_align.steer.junction import junction, steered_logits
 from sparse_align.steer.scorer import SequenceValueScorer
 from sparse_align.value.model import ValueModel
 
@@ -60,7 +60,8 @@ class SIALogitsProcessor(LogitsProcessor):
         self._last = input_ids.detach().clone()
         out = scores.clone()
         for b in range(scores.shape[0]):
-            top_logits, top_ids, entropy = topk_junction(scores[b], self.cfg.top_k)
+            # the gate thresholds the configured detector's junction score, as in steer/decode.py
+            top_logits, top_ids, entropy = junction(scores[b], self.cfg.top_k, self.cfg.detector)
             scorer, gate = self._row(b)
             self.steps += 1
             if not gate(float(entropy)):

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sparse_align.config import SteerConfig
 
 PREFIX = "sia_"
-KEYS = {"mode", "top_k", "tau", "weight", "random_rate", "target_rate", "rate_warmup", "seed"}
+KEYS = {"mode", "top_k", "detector", "tau", "weight", "random_rate", "target_rate", "rate_warmup", "seed"}
 
 
 class SIASettingsError(ValueError):

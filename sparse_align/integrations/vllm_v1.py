@@ -33,7 +33,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 from sparse_align.config import SteerConfig
 from sparse_align.integrations.settings import check_sampling_compatible, parse_request_settings
 from sparse_align.steer.gate import SteerGate
-from sparse_align.steer.junction import steered_logits, topk_junction
+from sparse_align.steer.junction import junction, steered_logits
 from sparse_align.steer.scorer import SequenceValueScorer
 
 log = logging.getLogger("llmsys.sparse_align.vllm")
@@ -136,7 +136,8 @@ class SIAVLLMLogitsProcessor(LogitsProcessor):
 
     def _steer_row(self, logits: torch.Tensor, index: int, req: _Request) -> None:
         row = logits[index]
-        top_logits, top_ids, entropy = topk_junction(row, req.cfg.top_k)
+        # the gate thresholds the request's detector score (`sia_detector`), as in steer/decode.py
+        top_logits, top_ids, entropy = junction(row, req.cfg.top_k, req.cfg.detector)
         SIAVLLMLogitsProcessor.stats["steps"] += 1
         if not req.gate(float(entropy)):
             return

@@ -139,7 +139,8 @@ def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     atomic_write_json(record_path, record)
     shipped = bool(cfg.ship_dir) and Path(cfg.ship_dir, "config.json").is_file()
-    if shipped or (export / "config.json").is_file():  # the card now includes the evaluation
+    # the card describes the weights: rewritten only by a run that trained, shipped or evaluated them
+    if set(cfg.stages) & {"train", "ship", "evaluate"} and (shipped or (export / "config.json").is_file()):
         from speculative.evaluate.model_card import write_model_card
 
         write_model_card(out, Path(cfg.ship_dir) if shipped else None)

@@ -4,6 +4,10 @@ Resume rule: shards are written in order, each atomically, and entered into the 
 sha256) only after its file is complete. On restart every recorded shard is re-hashed: intact ones are
 kept, missing/corrupted/truncated ones are recomputed, so a killed run continues at the first
 incomplete shard and a damaged file is never silently used.
+
+Growing the data (more self-distilled rows appended to the JSONL) reuses the shards whose sequences are
+unchanged: each shard records the fingerprint of its own sequences, and only the target/storage settings
+must match the directory's. A shard whose sequences changed is rewritten; shards past the new end are dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from runtime.assets import load_tokenizer
 from runtime.assets.models import model_dir
@@ -71,6 +76,24 @@ def _fingerprint(cfg: PrepareConfig, examples: list[Example], target_dir: Path, 
             "storage_dtype": cfg.storage_dtype, "shard_size": cfg.shard_size, "target_dtype": cfg.target.dtype}
 
 
+def _settings(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """What makes stored states comparable: everything but the data (which is checked per shard)."""
+    return {k: v for k, v in fingerprint.items() if k != "data"}
+
+
+def _seq_fingerprint(examples: list[Example]) -> str:
+    return data_fingerprint([Example(e.input_ids.long(), e.loss_mask.bool()) for e in examples])
+
+
+def _stored_fingerprint(directory: Path, entry: dict[str, Any]) -> str:
+    """A shard's sequence fingerprint: recorded, or (shards written before it was recorded) read back."""
+    if "data" in entry:
+        return entry["data"]
+    t = load_file(str(directory / entry["file"]))
+    ids, mask, off = t["input_ids"], t["loss_mask"], t["offsets"]
+    return _seq_fingerprint([Example(ids[off[j]:off[j + 1]], mask[off[j]:off[j + 1]]) for j in range(len(off) - 1)])
+
+
 def prepare_hidden_states(cfg: PrepareConfig, *, target: TargetBackend | None = None,
                           on_shard: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Write (or complete) the shards under `cfg.out_dir`; returns the run report."""
@@ -94,35 +117,44 @@ def prepare_hidden_states(cfg: PrepareConfig, *, target: TargetBackend | None = 
              n_shards, out)
 
     manifest = read_manifest(out)
-    if manifest is not None and manifest["fingerprint"] != fingerprint:
-        raise ValueError(f"{out} holds hidden states for other data/target/settings "
-                         f"({manifest['fingerprint']} != {fingerprint}); use a new out_dir or delete it")
-    if manifest is None:
-        manifest = {"version": FORMAT_VERSION, "fingerprint": fingerprint, "target_model": cfg.target.model,
-                    "aux_layer_ids": target.aux_layer_ids, "hidden_size": hidden, "storage_dtype": cfg.storage_dtype,
-                    "num_sequences": len(examples), "num_tokens": tokens, "num_shards": n_shards,
-                    "bytes_per_token": bpt, "skipped": dict(skips), "shards": {}}
-        out.mkdir(parents=True, exist_ok=True)
-        write_manifest(out, manifest)
+    if manifest is not None and _settings(manifest["fingerprint"]) != _settings(fingerprint):
+        raise ValueError(f"{out} holds hidden states for another target/settings "
+                         f"({_settings(manifest['fingerprint'])} != {_settings(fingerprint)}); use a new out_dir "
+                         "or delete it")
+    shards = {} if manifest is None else manifest["shards"]
+    manifest = {"version": FORMAT_VERSION, "fingerprint": fingerprint, "target_model": cfg.target.model,
+                "aux_layer_ids": target.aux_layer_ids, "hidden_size": hidden, "storage_dtype": cfg.storage_dtype,
+                "num_sequences": len(examples), "num_tokens": tokens, "num_shards": n_shards,
+                "bytes_per_token": bpt, "skipped": dict(skips),
+                "shards": {k: v for k, v in shards.items() if int(k) < n_shards}}  # past the new end: dropped
+    out.mkdir(parents=True, exist_ok=True)
+    write_manifest(out, manifest)
 
     counts = {"reused": 0, "written": 0, "rewritten": 0}
     t0 = time.perf_counter()
     for i in progress(range(n_shards), desc="hidden-state shards"):
+        chunk = examples[i * cfg.shard_size:(i + 1) * cfg.shard_size]
+        want = _seq_fingerprint(chunk)
         entry = manifest["shards"].get(str(i))
         if entry is not None and shard_is_intact(out, entry):
-            counts["reused"] += 1
-            continue
-        if entry is not None:
+            if _stored_fingerprint(out, entry) == want:
+                entry["data"] = want
+                counts["reused"] += 1
+                continue
+            log.info("shard %d holds other sequences (the data changed): rewriting", i)
+            counts["rewritten"] += 1
+        elif entry is not None:
             log.warning("shard %d (%s) fails its sha256/size check (corrupted or truncated): rewriting", i,
                         entry["file"])
             counts["rewritten"] += 1
         else:
             counts["written"] += 1
-        seqs = target_states(target, examples[i * cfg.shard_size:(i + 1) * cfg.shard_size], cfg.batch_size)
-        manifest["shards"][str(i)] = write_shard(out, i, pack_shard(seqs, cfg.storage_dtype))
+        seqs = target_states(target, chunk, cfg.batch_size)
+        manifest["shards"][str(i)] = {**write_shard(out, i, pack_shard(seqs, cfg.storage_dtype)), "data": want}
         write_manifest(out, manifest)  # only now does shard i count as complete
         if on_shard is not None:
             on_shard(i)
+    write_manifest(out, manifest)  # reused shards' sequence fingerprints, recorded once
     elapsed = time.perf_counter() - t0
     total_bytes = sum(e["bytes"] for e in manifest["shards"].values())
     report = {**counts, "shards": n_shards, "sequences": len(examples), "tokens": tokens,

@@ -112,6 +112,22 @@ def test_sia_rules_at_full_scale(claims, results):
     assert verdict == {"reward": MET, "wall-time": MET, "beats-random": NOT_MET, "all-three": NOT_MET}
 
 
+def test_sia_rules_follow_the_powered_analysis_over_point_estimates(claims, results):
+    """A powered run's `analysis.claims` (paired CIs) decides, even where the point estimates say otherwise."""
+    data = json.loads((results / "sia_eval_small.json").read_text())  # point estimates: all four met
+    data["analysis"] = {"claims": {
+        "random": {"verdict": NOT_MET, "number": "+0.02 [-0.03, +0.07]", "detail": "Holm lower bound below 0"},
+        "reward": {"verdict": MET, "number": "-0.01", "detail": "90% CI inside the margin"},
+        "time": {"verdict": NOT_MEASURED, "number": "-", "detail": "no batch-1 timing"},
+        "all": {"verdict": NOT_MET, "number": "-", "detail": "no rate meets all three"}}}
+    (results / "sia_eval_full.json").write_text(json.dumps(data))
+    outcomes = {cid: evaluate(claim(claims, "sia", cid), results)["outcome"]
+                for cid in ("reward", "wall-time", "beats-random", "all-three")}
+    assert {k: o.verdict for k, o in outcomes.items()} == {
+        "reward": MET, "wall-time": NOT_MEASURED, "beats-random": NOT_MET, "all-three": NOT_MET}
+    assert outcomes["beats-random"].number == "+0.02 [-0.03, +0.07]"
+
+
 def test_missing_metric_is_not_measured_with_the_reason(claims, results):
     spec = json.loads((results / "spec_eval.json").read_text())
     del spec["engine"]["mtbench"]

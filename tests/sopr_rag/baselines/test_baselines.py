@@ -112,3 +112,61 @@ def test_graph_seeds_by_entity_specificity_and_survives_reload(index):
     assert [d for d, _ in reloaded] == [d for d, _ in ranked]
     assert [s for _, s in reloaded] == pytest.approx([s for _, s in ranked])
     assert g.rank("zzzz qqqq") == []  # no entity linked, no passage seeds: nothing returned
+
+
+# ----------------------------------------------------------------------------- the index's own embedder
+@dataclasses.dataclass
+class EmbeddingIndex(FakeIndex):
+    embed_fn: object = None  # what SopIndex carries: the embedder the index was built with
+
+
+@pytest.fixture()
+def no_minilm(monkeypatch):
+    """Any use of MiniLM fails the test: an index built with another embedder must never fall back to it."""
+    import sopr_rag.retrieval.embedder as embedder_mod
+
+    def refuse():
+        raise AssertionError("MiniLM was loaded for an index built with another embedder")
+
+    monkeypatch.setattr(embedder_mod, "get_model", refuse)
+
+
+@pytest.mark.parametrize("method", ["dense", "hybrid", "graph"])
+def test_baselines_default_to_the_index_embedder_and_rebuild_with_it(procs, tmp_path, no_minilm, method):
+    emb = CountingEmbedder()
+    index = EmbeddingIndex(dict(procs), tmp_path / "idx", emb)
+    query = "generator failed to start while on battery"
+    want = [d for d, _ in get_retriever(method, index, embedder=CountingEmbedder()).rank(query)]
+    assert emb.texts == 0  # explicit embedder given (same kind): the index's one was not used
+    # no embedder given (as the CLI and the evaluation open baselines): the index's own, nothing re-embedded
+    assert [d for d, _ in get_retriever(method, index).rank(query)] == want
+    assert emb.texts == 1 + (method == "graph")  # only the query (graph: entity linking + passage seeds)
+    # a damaged dense index is rebuilt with the index's embedder, not MiniLM, and answers the same
+    base = tmp_path / "idx" / "baselines"
+    (base / "dense" / "faiss" / "index.faiss").write_bytes(b"\0" * 20)
+    if method == "graph":
+        (base / "graph" / "entities" / "index.faiss").write_bytes(b"\0" * 20)
+    emb.texts = 0
+    assert [d for d, _ in get_retriever(method, index).rank(query)] == want
+    assert emb.texts > len(procs)  # every passage re-embedded by the hashing embedder
+    assert [d for d, _ in get_retriever(method, index).rank(query)] == want  # and saved: reopens cleanly
+
+
+def _same(a, b):
+    return [d for d, _ in a] == [d for d, _ in b] and [s for _, s in a] == pytest.approx([s for _, s in b])
+
+
+def test_dense_baseline_rebuilds_for_an_embedder_of_another_width(index, procs):
+    query = "coolant leak at the rack manifold, drip tray"
+    assert get_retriever("dense", index, embedder=HashingEmbedder(64)).dense.dim == 64
+    narrow = get_retriever("dense", index, embedder=HashingEmbedder(32))  # same kind, other width: rebuilt
+    fresh = get_retriever("dense", FakeIndex(dict(procs), index.index_dir.parent / "fresh"),
+                          embedder=HashingEmbedder(32))
+    assert narrow.dense.dim == 32 and _same(narrow.rank(query), fresh.rank(query))
+    # the faiss files of one width under a manifest of the other (a half-finished rebuild): rebuilt, not crashed
+    manifest = index.index_dir / "baselines" / "dense" / "manifest.json"
+    saved = manifest.read_text()
+    get_retriever("dense", index, embedder=HashingEmbedder(64))
+    manifest.write_text(saved)  # claims 32-d, holds 64-d vectors
+    again = get_retriever("dense", index, embedder=HashingEmbedder(32))
+    assert again.dense.dim == 32 and _same(again.rank(query), fresh.rank(query))

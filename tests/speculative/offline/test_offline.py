@@ -104,8 +104,34 @@ def test_aborted_prepare_resumes_at_first_incomplete_shard(prepared, tmp_path):
     report = prepare(model_dir, chats, d, on_shard=seen.append)
     assert seen == [1, 2] and (report["reused"], report["written"], report["rewritten"]) == (1, 2, 0)
     assert shard_bytes(d) == shard_bytes(hs)  # identical to the uninterrupted run
-    with pytest.raises(ValueError, match="other data/target/settings"):
+    with pytest.raises(ValueError, match="another target/settings"):
         prepare(model_dir, chats, d, dtype="bf16")  # never mixes formats in one folder
+
+
+def test_grown_data_reuses_the_unchanged_shards(prepared, tmp_path):
+    """Rows appended to the data: full shards of the old rows are kept byte for byte, the rest is written,
+    and the folder equals a fresh preparation of the grown data."""
+    model_dir, chats, hs, _ = prepared
+    d = shutil.copytree(hs, tmp_path / "hs")
+    old = shard_bytes(d)
+    manifest = json.loads((d / "manifest.json").read_text())
+    for e in manifest["shards"].values():
+        e.pop("data", None)  # as written before per-shard fingerprints: read back from the shard
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    grown = write_chats(tmp_path / "grown.jsonl", N_SEQ + 3)  # 11 rows: shards 3 + 3 + 3 + 2
+    assert grown.read_text().startswith(chats.read_text())
+    report = prepare(model_dir, grown, d)
+    assert (report["reused"], report["rewritten"], report["written"]) == (2, 1, 1)  # shard 2 had 2 rows, now 3
+    new = shard_bytes(d)
+    assert {k: new[k] for k in ("shard_00000.safetensors", "shard_00001.safetensors")} == \
+        {k: old[k] for k in ("shard_00000.safetensors", "shard_00001.safetensors")}
+    fresh = tmp_path / "fresh2"
+    prepare(model_dir, grown, fresh)
+    assert shard_bytes(d) == shard_bytes(fresh)
+    assert json.loads((d / "manifest.json").read_text())["num_sequences"] == N_SEQ + 3
+    shrunk = prepare(model_dir, chats, d)  # back to the 8 rows: the 4th shard is dropped, shard 2 rewritten
+    assert (shrunk["reused"], shrunk["rewritten"], shrunk["written"]) == (2, 1, 0)
+    assert list(json.loads((d / "manifest.json").read_text())["shards"]) == ["0", "1", "2"]
 
 
 def train_losses(model_dir: Path, chats: Path, out: Path, **kw) -> list[float]:
