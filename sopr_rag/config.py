@@ -25,7 +25,7 @@ class ExpertConfig(StrictModel):
     embed_threshold: float = Field(0.55, ge=-1, le=1, description="cosine for embedding entity links")
     max_embed_links: int = Field(5, ge=0)
     causal_contrast_weight: float = Field(0.5, ge=0, description="weight of pruned-set IDF condition overlap")
-    causal_facet_weight: float = Field(0.0, ge=0, description="bonus: activation of the best node of a second kind")
+    causal_facet_weight: float = Field(1.0, ge=0, description="bonus: activation of the best node of a second kind")
     component_links: int = Field(3, ge=0, description="components a query may link to by meaning")
     component_min_sim: float = Field(0.3, ge=-1, le=1, description="cosine a meaning link needs")
     component_margin: float = Field(0.1, ge=0, description="meaning links within this of the best one")

@@ -10,11 +10,14 @@ card_bm25   BM25 over Procedure Cards
 w_s = FusionConfig.voters[s], and every lexical voter is multiplied by the query's *lexical trust*:
 
     trust = clip(agree / trust_full, trust_floor, 1),   agree = |top_k(bm25) & top_k(dense)| / k
+    trust = 1 when BM25's top hit is also in dense's top `trust_top1_k` (dense corroborates it; 0 = off, default)
 
 A question in the documents' own terms makes BM25 and dense agree on their top hits; a symptom
 description that avoids those terms ("the service that sends out our pages") makes BM25 chase
 incidental words, and the two lists disagree. Trust is a query-performance predictor computed from
-the query and the index alone (no labels), so it transfers to unseen corpora.
+the query and the index alone (no labels), so it transfers to unseen corpora. The optional top-1 rule
+keeps BM25 at full weight when its best hit is one dense also ranks high (plain questions whose BM25
+top hit is right but whose lower ranks scatter); it changed nothing on the selection sets, so it is off.
 """
 
 from __future__ import annotations

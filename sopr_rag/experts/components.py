@@ -1,25 +1,24 @@
 """Component graph: which system parts each SOP concerns, what they are called in plain words, what they do.
 
 Per document (`build_part`, saved in the entity part): the components of its LLM card (name, aliases,
-function; the first is the one the SOP is about) and the folders it sits in (runbook collections group
-by component: `alertmanager/`, `etcd/`). The corpus graph (networkx, assembled at query time from the
-per-document parts, so an incremental update equals a fresh build) joins one node per component key to
-the procedures that concern it; a folder on more than half of the procedures names no component and is
-dropped.
+function; the first is the one the SOP is about). The corpus graph (networkx, assembled at query time
+from the per-document parts, so an incremental update equals a fresh build) joins one node per
+component key to the procedures that concern it; a component on more than half of the procedures
+names the whole collection, not a part, and is dropped. Without LLM cards the graph is empty: rule
+parsing cannot say what a component does (folder names and title-centroid profiles were tried as
+components and made dev and devsym worse as voters; README).
 
 A query links to a component lexically (all tokens of its name or of one alias occur in the query:
-confidence 1) or by meaning: the cosine of the query to the component's profiles (LLM "name, aliases:
-function" texts, and the mean title vector of its procedures), top `component_links` components within
-`component_margin` of the best and above `component_min_sim`. Linked components propagate their
-confidence one hop to their procedures (x `secondary_weight` for a non-primary LLM component); the sum
-is the procedure's score, so a procedure about two linked components ranks above one about either.
-This is what lets "the service that sends out our pages" reach the notifier's runbooks when the LLM
-card says the notifier "sends alert notifications (pages, email) to receivers".
+confidence 1) or by meaning: the best cosine of the query to the component's profiles ("name, aliases:
+function", one per SOP that lists it), top `component_links` components within `component_margin` of
+the best and above `component_min_sim`. A linked component propagates to each of its procedures the
+confidence of THAT procedure's own profile of it (x `SECONDARY_WEIGHT` when it is not the SOP's main
+component); the sum is the procedure's score. So "the service that sends out our pages" reaches the
+notifier's runbooks when their cards say it "sends alert notifications (pages, email) to receivers",
+and the runbook whose card describes it in the query's words ranks first among them.
 """
 
 from __future__ import annotations
-
-from pathlib import PurePosixPath
 
 import networkx as nx
 import numpy as np
@@ -39,63 +38,44 @@ def component_key(name: str) -> str:
 
 
 def build_part(proc: Procedure, card: LLMCard | None = None) -> list[dict]:
-    """[{key, name, aliases, function, source, primary}] for one SOP; `profile` texts get embedded."""
+    """[{key, name, aliases, function, primary, profile}] for one SOP; the profile texts get embedded."""
     out: list[dict] = []
     seen: set[str] = set()
-
-    def add(name: str, aliases: list[str], function: str, source: str, primary: bool) -> None:
-        key = component_key(name)
+    for i, c in enumerate(card.components if card else []):
+        key = component_key(c.name)
         if key and key not in seen:
             seen.add(key)
-            out.append({"key": key, "name": name, "aliases": aliases, "function": function, "source": source,
-                        "primary": primary, "profile": _profile(name, aliases, function)})
-
-    for i, c in enumerate(card.components if card else []):
-        add(c.name, c.aliases, c.function, "llm", i == 0)
-    for folder in PurePosixPath(proc.doc_id).parent.parts:
-        add(folder.replace("_", " ").replace("-", " "), [], "", "folder", True)
+            out.append({"key": key, "name": c.name, "aliases": c.aliases, "function": c.function,
+                        "primary": i == 0, "profile": c.profile()})
     return out
 
 
-def _profile(name: str, aliases: list[str], function: str) -> str:
-    names = ", ".join([humanize(name)] + [a for a in aliases if a.lower() != name.lower()])
-    return f"{names}: {function}" if function else names
-
-
 class ComponentGraph:
-    """Corpus-wide component <-> procedure graph with each component's profile vectors and alias tokens."""
+    """Corpus-wide component <-> procedure graph; each edge keeps that SOP's profile vector of the component."""
 
     def __init__(self, docs: list[DocArtifacts]):
         self.graph = nx.Graph()
-        vecs: dict[str, list[np.ndarray]] = {}
         self.aliases: dict[str, list[frozenset[str]]] = {}
         for doc in docs:
-            pid = doc.proc.doc_id
-            self.graph.add_node(("proc", pid))
-            pvecs = doc.vectors.get("components")
+            pid = ("proc", doc.proc.doc_id)
+            self.graph.add_node(pid)
+            vecs = doc.vectors.get("components")
             for i, comp in enumerate(doc.entity.get("components", [])):
-                node = ("comp", comp["key"])
-                w = 1.0 if comp["primary"] else SECONDARY_WEIGHT
-                old = self.graph.get_edge_data(node, ("proc", pid), {}).get("weight", 0.0)
-                self.graph.add_edge(node, ("proc", pid), weight=max(w, old))
-                names = [comp["name"], *comp["aliases"]] if comp["source"] == "llm" else [comp["name"]]
+                vec = vecs[i] if vecs is not None and i < len(vecs) else None
+                self.graph.add_edge(("comp", comp["key"]), pid, vector=vec,
+                                    weight=1.0 if comp["primary"] else SECONDARY_WEIGHT)
                 self.aliases.setdefault(comp["key"], []).extend(
-                    frozenset(tokenize(humanize(n))) for n in names if tokenize(n))
-                if comp["source"] == "llm" and pvecs is not None and i < len(pvecs):
-                    vecs.setdefault(comp["key"], []).append(pvecs[i])
+                    frozenset(tokenize(humanize(n))) for n in [comp["name"], *comp["aliases"]] if tokenize(n))
         n_procs = max(len(docs), 1)
         for node in [n for n in self.graph if n[0] == "comp"]:
-            members = list(self.graph.neighbors(node))
-            if len(members) > n_procs / 2:  # on most procedures: a collection name, not a component
+            if self.graph.degree(node) > n_procs / 2:  # on most procedures: a collection name, not a component
                 self.graph.remove_node(node)
-                continue
-            titles = [_title_vector(d) for d in docs if ("proc", d.proc.doc_id) in members]
-            titles = [t for t in titles if t is not None]
-            if titles:
-                centroid = np.mean(titles, axis=0)
-                vecs.setdefault(node[1], []).append(centroid / max(float(np.linalg.norm(centroid)), 1e-12))
-        self.keys = sorted(k for _, k in (n for n in self.graph if n[0] == "comp"))
-        self.vectors = [np.stack(vecs[k]).astype(np.float32) if k in vecs else None for k in self.keys]
+        self.keys = sorted(n[1] for n in self.graph if n[0] == "comp")
+        self.vectors = [self._profiles(k) for k in self.keys]
+
+    def _profiles(self, key: str) -> np.ndarray | None:
+        vecs = [d["vector"] for _, _, d in self.graph.edges(("comp", key), data=True) if d["vector"] is not None]
+        return np.stack(vecs).astype(np.float32) if vecs else None
 
     def link(self, query: Query, cfg: ExpertConfig) -> dict[str, float]:
         """Component key -> link confidence: lexical (1.0) or the best profile cosine, top few only."""
@@ -115,15 +95,8 @@ class ComponentGraph:
         out: dict[str, float] = {}
         for key, conf in links.items():
             for _, proc, data in self.graph.edges(("comp", key), data=True):
-                out[proc[1]] = out.get(proc[1], 0.0) + conf * data["weight"]
+                # a lexical link holds for every SOP; a meaning link counts as well as this SOP's own profile
+                own = conf if conf >= 1.0 or data["vector"] is None else float(data["vector"] @ query.vector)
+                out[proc[1]] = out.get(proc[1], 0.0) + max(own, 0.0) * data["weight"]
         return out, links
 
-
-def _title_vector(doc: DocArtifacts) -> np.ndarray | None:
-    """The vector of the title node of the causal part (embedded at index time: no extra encoder call)."""
-    mat = doc.vectors.get("causal")
-    title = doc.derived.get("title_node")
-    if title is None:
-        title = next((i for i, n in enumerate(doc.causal["nodes"]) if n["text"] == humanize(doc.proc.title)), -1)
-        doc.derived["title_node"] = title
-    return mat[title] if mat is not None and 0 <= title < len(mat) else None

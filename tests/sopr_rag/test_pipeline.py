@@ -42,10 +42,16 @@ def test_final_score_is_the_documented_weighted_fusion(minilm_index):
     assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
 
 
-def test_experts_only_score_the_pruned_cards(minilm_index):
-    cfg = SopragConfig.model_validate({"stage1": {"top_m": 3}})
-    result = SopragRetriever(minilm_index, cfg).search("coolant leak at the rack manifold", top_k=10)
-    assert len(result.hits) == 3
+def test_experts_only_score_the_pruned_cards_and_their_proposals(minilm_index):
+    query = "coolant leak at the rack manifold"
+    cfg = SopragConfig.model_validate({"stage1": {"top_m": 3}, "experts": {"propose": 0}})
+    assert len(SopragRetriever(minilm_index, cfg).search(query, top_k=10).hits) == 3
+    cfg = SopragConfig.model_validate({"stage1": {"top_m": 3}, "experts": {"propose": 5}})
+    r = SopragRetriever(minilm_index, cfg)
+    hits = [h.doc_id for h in r.search(query, top_k=10).hits]
+    proposed = r.last_debug["proposed"]
+    assert 0 < len(proposed) <= 5 and len(hits) == 3 + len(proposed)  # the causal expert adds <= 5 from the corpus
+    assert set(proposed) <= set(hits)
 
 
 def test_steps_are_cited_and_ordered(minilm_index):

@@ -22,14 +22,14 @@ def docs_with_card(corpus, embed):
             for d, f in list_documents(corpus).items()]
 
 
-def test_parts_hold_llm_components_then_folders(sop_corpus, hashing_embedder):
+def test_parts_hold_the_llm_components_main_one_first(sop_corpus, hashing_embedder):
     docs = {d.proc.doc_id: d for d in docs_with_card(sop_corpus, hashing_embedder)}
     comps = docs[PDU].entity["components"]
-    assert [(c["key"], c["source"], c["primary"]) for c in comps] == [
-        ("pdu", "llm", True), ("clamp meter", "llm", False), ("datacent", "folder", True)]
+    assert [(c["key"], c["primary"]) for c in comps] == [("pdu", True), ("clamp meter", False)]
     assert comps[0]["profile"] == "PDU, juice splitter, power strip: splits rack power between servers"
-    assert docs[PDU].vectors["components"].shape == (3, hashing_embedder.dim)
-    assert docs["datacenter/pdu-breaker-trip.md"].entity["components"][-1]["key"] == "datacent"
+    assert docs[PDU].vectors["components"].shape == (2, hashing_embedder.dim)
+    other = docs["datacenter/ups-on-battery-utility-outage.md"]
+    assert other.entity["components"] == [] and other.vectors["components"].shape[0] == 0  # rules only: none
 
 
 def test_alias_link_proposes_what_bm25_misses(sop_corpus, hashing_embedder):
@@ -51,11 +51,23 @@ def test_meaning_links_are_few_and_near_the_best(sop_corpus, hashing_embedder):
     assert graph.link(query, ExpertConfig(component_links=0, component_min_sim=0.3)) == {}
 
 
-def test_a_folder_on_most_procedures_is_no_component(tmp_path, hashing_embedder):
-    for name in ("alpha", "beta", "gamma"):
-        (tmp_path / "runbooks" / name).mkdir(parents=True)
-        (tmp_path / "runbooks" / name / "x.md").write_text(f"# {name} fails\n\n## Steps\n1. Restart {name}.\n")
+def test_a_component_on_most_procedures_is_no_component(sop_corpus, hashing_embedder):
     report = IngestReport()
-    docs = [build_artifacts(load_procedure(d, f, report), hashing_embedder) for d, f in list_documents(tmp_path).items()]
+    everywhere = LLMCard.model_validate({"components": [{"name": "site", "function": "the whole site"}]})
+    docs = [build_artifacts(load_procedure(d, f, report), hashing_embedder, CARD if d == PDU else everywhere)
+            for d, f in list_documents(sop_corpus).items()]
     graph = components.ComponentGraph(docs)
-    assert graph.keys == ["alpha", "beta", "gamma"]  # "runbooks" is on all three procedures: dropped
+    assert graph.keys == ["clamp meter", "pdu"]  # "site" is on 12 of 13 procedures: a collection, not a part
+
+
+def test_meaning_link_scores_each_procedure_by_its_own_profile(sop_corpus, hashing_embedder):
+    report = IngestReport()
+    a = LLMCard.model_validate({"components": [{"name": "PDU", "function": "splits rack power between servers"}]})
+    b = LLMCard.model_validate({"components": [{"name": "PDU", "function": "power distribution unit"}]})
+    ups = "datacenter/ups-on-battery-utility-outage.md"
+    docs = [build_artifacts(load_procedure(d, f, report), hashing_embedder, a if d == PDU else b if d == ups else None)
+            for d, f in list_documents(sop_corpus).items()]
+    graph = components.ComponentGraph(docs)
+    scores, links = graph.score(Query.encode("it splits rack power between the servers", hashing_embedder),
+                                ExpertConfig(component_min_sim=0.3))
+    assert set(links) == {"pdu"} and set(scores) == {PDU, ups} and scores[PDU] > scores[ups]
