@@ -6,8 +6,16 @@ from __future__ import annotations
 import time
 
 from runtime.logging import get_logger
-from sopr_rag.baselines.base import (BaselineConfig, IndexLike, Manifest, best_per_doc, embedder_dim,
-                                    embedder_settings, resolve_embedder, to_result)
+from sopr_rag.baselines.base import (
+    BaselineConfig,
+    IndexLike,
+    Manifest,
+    best_per_doc,
+    embedder_dim,
+    embedder_settings,
+    resolve_embedder,
+    to_result,
+)
 from sopr_rag.retrieval.chunking import chunk_procedure
 from sopr_rag.retrieval.dense import DenseIndex, EmbedFn
 from sopr_rag.types import SearchResult

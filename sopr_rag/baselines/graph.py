@@ -20,8 +20,16 @@ import numpy as np
 
 from runtime.checkpoint import atomic_write_json
 from runtime.logging import get_logger
-from sopr_rag.baselines.base import (BaselineConfig, IndexLike, Manifest, best_per_doc, embedder_dim,
-                                    embedder_settings, resolve_embedder, to_result)
+from sopr_rag.baselines.base import (
+    BaselineConfig,
+    IndexLike,
+    Manifest,
+    best_per_doc,
+    embedder_dim,
+    embedder_settings,
+    resolve_embedder,
+    to_result,
+)
 from sopr_rag.baselines.dense import DenseRetriever
 from sopr_rag.ingest.fields import find_entities
 from sopr_rag.retrieval.chunking import chunk_procedure

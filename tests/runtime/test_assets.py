@@ -74,8 +74,7 @@ def test_shipped_draft_is_listed_and_verified(tmp_path, monkeypatch):
 
     import pytest
 
-    from runtime.assets import asset_status, list_assets
-    from runtime.assets import drafts
+    from runtime.assets import asset_status, drafts, list_assets
     from runtime.assets.registry import AssetCorruptError, AssetMissingError
 
     assert "smollm2-135m-eagle3" in {s.name for s in list_assets()}
