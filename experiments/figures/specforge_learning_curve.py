@@ -2,7 +2,8 @@
 
     python experiments/figures/specforge_learning_curve.py METRICS_JSONL OUT_JSON OUT_PNG [--window 25]
 
-METRICS_JSONL is a run's metrics.jsonl (e.g. <bundle>/train/metrics.jsonl); the JSON keeps one row per
+METRICS_JSONL is a run's metrics.jsonl (e.g. <bundle>/train/metrics.jsonl); `--then M2 [--then M3]` appends
+runs that continued from its export (`init_from`), steps and tokens counted on. The JSON keeps one row per
 logged step (tokens seen so far, step, lr, acc_k, accept_len) and a moving average over `window` steps,
 so the curve survives the cache dir that held the run.
 """
@@ -63,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out_json")
     ap.add_argument("out_png")
     ap.add_argument("--window", type=int, default=25)
+    ap.add_argument("--then", action="append", default=[], help="a continuation run's metrics.jsonl (in order)")
     args = ap.parse_args(argv)
-    curve = learning_curve(read_jsonl(args.metrics), args.window)
+    rows = read_jsonl(args.metrics)
+    for path in args.then:  # continuation runs restart at step 1: count on from the previous run's last step
+        last = max(r["step"] for r in rows)
+        rows += [{**r, "step": r["step"] + last, "run": path} for r in read_jsonl(path)]
+    curve = learning_curve(rows, args.window)
     atomic_write_json(Path(args.out_json), curve)
     x = [p["tokens_seen"] / 1e6 for p in curve["points"]]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))

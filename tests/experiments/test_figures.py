@@ -42,3 +42,23 @@ def test_figure_script_writes_pngs(script: str, tmp_path: Path):
     assert len(pngs) == n_png, [p.name for p in pngs]
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_learning_curve_counts_a_continuation_run_on(tmp_path: Path):
+    """`--then`: a run that continued from the first one's export is appended, steps and tokens counted on."""
+    import json
+
+    src = (FIXTURES / "spec_train_metrics.jsonl").read_text().splitlines()
+    first = [json.loads(line) for line in src if line.strip()]
+    (tmp_path / "r2.jsonl").write_text("\n".join(src[:3]) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(repo_root()), "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, str(FIGURES / "specforge_learning_curve.py"),
+                           str(FIXTURES / "spec_train_metrics.jsonl"), str(tmp_path / "c.json"), str(tmp_path / "c.png"),
+                           "--then", str(tmp_path / "r2.jsonl"), "--window", "2"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    curve = json.loads((tmp_path / "c.json").read_text())
+    steps = [p["step"] for p in curve["points"]]
+    last = max(r["step"] for r in first)
+    assert steps == sorted(steps) and len(steps) == len(first) + 3 and steps[-1] == last + first[2]["step"]
+    assert curve["tokens_seen"] == sum(r["tokens"] for r in first) + sum(r["tokens"] for r in first[:3])
