@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runtime.logging import get_logger
-from sopr_rag.ingest.extract import content_hash, parse_document
+from sopr_rag.ingest.extract import parse_document
 from sopr_rag.ingest.markdown import ParseError
 from sopr_rag.types import Procedure
 
@@ -73,14 +73,6 @@ def read_document(path: Path, max_bytes: int = MAX_DOC_BYTES) -> str:
         return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise ParseError(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
-
-
-def file_hash(path: Path) -> str:
-    """Content hash used by the manifest (same function as Procedure.content_hash)."""
-    try:
-        return content_hash(read_document(path))
-    except ParseError:
-        return "unreadable:" + str(path.stat().st_size)
 
 
 def load_procedure(doc_id: str, path: Path, report: IngestReport,
