@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
+from safetensors import safe_open
 
 from runtime.assets import load_tokenizer
 from runtime.assets.models import model_dir
@@ -89,8 +89,8 @@ def _stored_fingerprint(directory: Path, entry: dict[str, Any]) -> str:
     """A shard's sequence fingerprint: recorded, or (shards written before it was recorded) read back."""
     if "data" in entry:
         return entry["data"]
-    t = load_file(str(directory / entry["file"]))
-    ids, mask, off = t["input_ids"], t["loss_mask"], t["offsets"]
+    with safe_open(str(directory / entry["file"]), "pt") as t:  # the ids only, not the hidden states
+        ids, mask, off = (t.get_tensor(k) for k in ("input_ids", "loss_mask", "offsets"))
     return _seq_fingerprint([Example(ids[off[j]:off[j + 1]], mask[off[j]:off[j + 1]]) for j in range(len(off) - 1)])
 
 
