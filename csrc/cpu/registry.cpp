@@ -24,7 +24,7 @@ TORCH_LIBRARY(llmsys, m) {
   // Fused RMSNorm + residual add (csrc/cpu/rmsnorm_residual.cpp): s = x + residual, y = s * rstd(s) * w.
   m.def("rmsnorm_residual_fwd(Tensor x, Tensor residual, Tensor weight, float eps)"
         " -> (Tensor y, Tensor summed, Tensor rstd)");
-  // y = x @ weight.T for 1..8 rows, fp32 inference (csrc/cpu/small_m_linear.cpp): a GEMV that streams the
+  // y = x @ weight.T for 1..8 rows, fp32 x, fp32 or bf16 weight, inference (csrc/cpu/small_m_linear.cpp): a GEMV that streams the
   // weights once for all rows, for speculative verification where CPU GEMMs at small M cost ~1.5x a GEMV.
   m.def("small_m_linear(Tensor x, Tensor weight) -> Tensor");
   // y = silu(x @ gate.T) * (x @ up.T) with gate_up = [gate; up] ([2I, K]), 1..8 rows: a Llama MLP's first

@@ -1,5 +1,8 @@
-// y[M, N] = x[M, K] @ w[N, K]^T for a few rows (M <= 8), fp32, inference only; and the SwiGLU variant
-// y[M, I] = silu(x @ gate^T) * (x @ up^T) with w = [gate; up] ([2I, K]), which a Llama MLP runs per token.
+// y[M, N] = x[M, K] @ w[N, K]^T for a few rows (M <= 8), fp32 x and output, inference only; and the SwiGLU
+// variant y[M, I] = silu(x @ gate^T) * (x @ up^T) with w = [gate; up] ([2I, K]), which a Llama MLP runs per
+// token. Weights are fp32 or bf16: a bf16 weight is widened to fp32 exactly (a 16-bit shift) and everything
+// is accumulated in fp32, so a bf16 checkpoint (the shipped EAGLE-3 draft) runs at its own values while half
+// the bytes stream from memory, which is what a GEMV at small M costs.
 //
 // Why: verifying a draft tree runs the target on M = 2..16 tokens. A CPU GEMM packs weight panels on every
 // call, and at such small M the packing costs more than the math: on the 2-core AVX2 box a SmolLM2 forward
@@ -23,9 +26,15 @@
 namespace llmsys {
 namespace {
 
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const at::BFloat16* p) {  // bf16 -> fp32 is the bf16 bits in the high half of a float
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
 // out[j * stride + m] = <w[j], x[m]> for NB weight rows w[j] (K floats each) and P rows of x (row stride K).
-template <int P, int NB>
-__attribute__((always_inline)) inline void dot_block(const float* x, const float* const* w, int64_t K,
+template <int P, int NB, typename W>
+__attribute__((always_inline)) inline void dot_block(const float* x, const W* const* w, int64_t K,
                                                      float* out, int64_t stride) {
   constexpr int A = NB * P;
   __m256 acc[NB][P];
@@ -42,7 +51,7 @@ __attribute__((always_inline)) inline void dot_block(const float* x, const float
       // the next block's rows follow these in memory: ask for them while this block computes (at M > 2 the
       // block is compute-bound long enough for the hardware prefetcher alone to fall behind)
       if ((k & 15) == 0) _mm_prefetch(reinterpret_cast<const char*>(w[j] + k + NB * K), _MM_HINT_T0);
-      const __m256 wv = _mm256_loadu_ps(w[j] + k);
+      const __m256 wv = load8(w[j] + k);
       for (int m = 0; m < P; ++m) acc[j][m] = _mm256_fmadd_ps(wv, xv[m], acc[j][m]);
     }
   }
@@ -54,7 +63,7 @@ __attribute__((always_inline)) inline void dot_block(const float* x, const float
   for (int j = 0; j < NB; ++j)
     for (int m = 0; m < P; ++m) {
       float tot = sums[j * P + m];
-      for (int64_t t = k; t < K; ++t) tot += w[j][t] * x[m * K + t];
+      for (int64_t t = k; t < K; ++t) tot += static_cast<float>(w[j][t]) * x[m * K + t];
       out[j * stride + m] = tot;
     }
 }
@@ -65,28 +74,29 @@ constexpr int block_rows(int M) {  // NB: NB * P accumulators + P x vectors + 1 
 }
 
 // out[j * M + m] = <w[j], x[m]> for all M rows of x, in passes of pass_rows(M) over the same NB weight rows.
-template <int M, int NB, int DONE = 0>
-inline void dots(const float* x, const float* const* w, int64_t K, float* out) {
+template <int M, int NB, int DONE = 0, typename W>
+inline void dots(const float* x, const W* const* w, int64_t K, float* out) {
   constexpr int P = pass_rows(M) < M - DONE ? pass_rows(M) : M - DONE;
   dot_block<P, NB>(x + DONE * K, w, K, out + DONE, M);
   if constexpr (DONE + P < M) dots<M, NB, DONE + P>(x, w, K, out);
 }
 
-// Plain linear: weight rows [begin, end).
-template <int M>
-void linear_rows(const float* x, const float* w, float* y, int64_t N, int64_t K, int64_t begin, int64_t end) {
+// Plain linear: weight rows [begin, end) (w points at W elements).
+template <int M, typename W>
+void linear_rows(const float* x, const void* wv, float* y, int64_t N, int64_t K, int64_t begin, int64_t end) {
+  const W* w = static_cast<const W*>(wv);
   constexpr int NB = block_rows(M);
   float out[NB * M];
   int64_t n = begin;
   for (; n + NB <= end; n += NB) {
-    const float* rows[NB];
+    const W* rows[NB];
     for (int j = 0; j < NB; ++j) rows[j] = w + (n + j) * K;
     dots<M, NB>(x, rows, K, out);
     for (int j = 0; j < NB; ++j)
       for (int m = 0; m < M; ++m) y[m * N + n + j] = out[j * M + m];
   }
   for (; n < end; ++n) {
-    const float* row = w + n * K;
+    const W* row = w + n * K;
     dots<M, 1>(x, &row, K, out);
     for (int m = 0; m < M; ++m) y[m * N + n] = out[m];
   }
@@ -95,57 +105,64 @@ void linear_rows(const float* x, const float* w, float* y, int64_t N, int64_t K,
 inline float silu_mul(float g, float u) { return g / (1.0f + std::exp(-g)) * u; }
 
 // SwiGLU: output columns [begin, end) of I, each from gate row i and up row I + i (NB is even: NB / 2 pairs).
-template <int M>
-void swiglu_rows(const float* x, const float* w, float* y, int64_t I, int64_t K, int64_t begin, int64_t end) {
+template <int M, typename W>
+void swiglu_rows(const float* x, const void* wv, float* y, int64_t I, int64_t K, int64_t begin, int64_t end) {
+  const W* w = static_cast<const W*>(wv);
   constexpr int NB = block_rows(M), PAIRS = NB / 2;
   float out[NB * M];
   int64_t i = begin;
   for (; i + PAIRS <= end; i += PAIRS) {
-    const float* rows[NB];
+    const W* rows[NB];
     for (int j = 0; j < PAIRS; ++j) rows[j] = w + (i + j) * K, rows[PAIRS + j] = w + (I + i + j) * K;
     dots<M, NB>(x, rows, K, out);
     for (int j = 0; j < PAIRS; ++j)
       for (int m = 0; m < M; ++m) y[m * I + i + j] = silu_mul(out[j * M + m], out[(PAIRS + j) * M + m]);
   }
   for (; i < end; ++i) {
-    const float* rows[2] = {w + i * K, w + (I + i) * K};
+    const W* rows[2] = {w + i * K, w + (I + i) * K};
     dots<M, 2>(x, rows, K, out);
     for (int m = 0; m < M; ++m) y[m * I + i] = silu_mul(out[m], out[M + m]);
   }
 }
 
-using RowsFn = void (*)(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t);
-constexpr RowsFn kLinear[8] = {linear_rows<1>, linear_rows<2>, linear_rows<3>, linear_rows<4>,
-                               linear_rows<5>, linear_rows<6>, linear_rows<7>, linear_rows<8>};
-constexpr RowsFn kSwiglu[8] = {swiglu_rows<1>, swiglu_rows<2>, swiglu_rows<3>, swiglu_rows<4>,
-                               swiglu_rows<5>, swiglu_rows<6>, swiglu_rows<7>, swiglu_rows<8>};
+using RowsFn = void (*)(const float*, const void*, float*, int64_t, int64_t, int64_t, int64_t);
+template <typename W>
+constexpr RowsFn kLinear[8] = {linear_rows<1, W>, linear_rows<2, W>, linear_rows<3, W>, linear_rows<4, W>,
+                               linear_rows<5, W>, linear_rows<6, W>, linear_rows<7, W>, linear_rows<8, W>};
+template <typename W>
+constexpr RowsFn kSwiglu[8] = {swiglu_rows<1, W>, swiglu_rows<2, W>, swiglu_rows<3, W>, swiglu_rows<4, W>,
+                               swiglu_rows<5, W>, swiglu_rows<6, W>, swiglu_rows<7, W>, swiglu_rows<8, W>};
 
 // Runs fn over output columns [0, cols) in parallel; returns y [M, cols].
-at::Tensor run(const char* name, const at::Tensor& x, const at::Tensor& weight, int64_t cols, RowsFn const* fns) {
+// fns: the float32-weight table, bf16_fns: the bf16-weight one.
+at::Tensor run(const char* name, const at::Tensor& x, const at::Tensor& weight, int64_t cols, RowsFn const* fns,
+               RowsFn const* bf16_fns) {
   TORCH_CHECK(x.dim() == 2 && weight.dim() == 2, name, ": x [M, K] and weight [N, K] must be 2-D");
-  TORCH_CHECK(x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat,
-              name, ": float32 only (got ", x.scalar_type(), ", ", weight.scalar_type(), ")");
+  const bool bf16 = weight.scalar_type() == at::kBFloat16;
+  TORCH_CHECK(x.scalar_type() == at::kFloat && (weight.scalar_type() == at::kFloat || bf16),
+              name, ": float32 x with float32 or bfloat16 weight only (got ", x.scalar_type(), ", ",
+              weight.scalar_type(), ")");
   const int64_t M = x.size(0), K = x.size(1);
   TORCH_CHECK(weight.size(1) == K, name, ": x has K=", K, " but weight has ", weight.size(1));
   TORCH_CHECK(M >= 1 && M <= 8, name, ": 1 <= M <= 8 rows, got ", M);
   const at::Tensor xc = x.contiguous(), wc = weight.contiguous();
   at::Tensor y = at::empty({M, cols}, x.options());
   const float* xp = xc.data_ptr<float>();
-  const float* wp = wc.data_ptr<float>();
+  const void* wp = wc.data_ptr();
   float* yp = y.data_ptr<float>();
-  const RowsFn fn = fns[M - 1];
+  const RowsFn fn = (bf16 ? bf16_fns : fns)[M - 1];
   // 64 columns per task: big enough to amortize the task, small enough to split a 576-wide layer in 9
   at::parallel_for(0, cols, 64, [&](int64_t begin, int64_t end) { fn(xp, wp, yp, cols, K, begin, end); });
   return y;
 }
 
 at::Tensor small_m_linear_cpu(const at::Tensor& x, const at::Tensor& weight) {
-  return run("small_m_linear", x, weight, weight.size(0), kLinear);
+  return run("small_m_linear", x, weight, weight.size(0), kLinear<float>, kLinear<at::BFloat16>);
 }
 
 at::Tensor small_m_swiglu_cpu(const at::Tensor& x, const at::Tensor& gate_up) {
   TORCH_CHECK(gate_up.dim() == 2 && gate_up.size(0) % 2 == 0, "small_m_swiglu: gate_up must be [2I, K]");
-  return run("small_m_swiglu", x, gate_up, gate_up.size(0) / 2, kSwiglu);
+  return run("small_m_swiglu", x, gate_up, gate_up.size(0) / 2, kSwiglu<float>, kSwiglu<at::BFloat16>);
 }
 
 }  // namespace

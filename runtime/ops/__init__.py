@@ -34,7 +34,7 @@ from runtime.ops.reference import (
 )
 
 __all__ = ["soft_cross_entropy", "soft_cross_entropy_from_target", "rmsnorm_residual", "small_m_linear",
-           "use_small_m_linears", "decode_linear", "decode_swiglu", "decode_attention", "SMALL_M_MAX", "set_impl",
+           "use_small_m_linears", "small_m_kernel_available", "decode_linear", "decode_swiglu", "decode_attention", "SMALL_M_MAX", "set_impl",
            "current_impl", "why_unavailable", "soft_cross_entropy_reference", "IMPLS", "DEFAULT_CHUNK"]
 
 IMPLS = ("reference", "cpu", "cuda", "triton")
@@ -161,6 +161,11 @@ def _small_m_available() -> bool:
     return current_impl("cpu") == "cpu" and why_unavailable("cpu") is None
 
 
+def small_m_kernel_available() -> bool:
+    """The csrc/cpu small-M kernel serves decode_linear / decode_swiglu (also with bf16 weights)."""
+    return _small_m_available()
+
+
 def small_m_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """F.linear for inference on a few rows: the csrc/cpu small-M kernel (weights streamed once for all
     rows) for fp32 CPU inputs with 1..SMALL_M_MAX rows and no autograd, else torch's F.linear."""
@@ -182,17 +187,18 @@ def _decode_ready(x: torch.Tensor) -> bool:
 # above. Their contract: inference only (no autograd), and x [M, K] 2-D; anything the CPU kernels do not
 # take (other devices or dtypes, M > SMALL_M_MAX) runs in torch with the same result.
 def decode_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """x @ weight.T: the small-M kernel for 1..SMALL_M_MAX fp32 CPU rows, else F.linear."""
+    """x @ weight.T: the small-M kernel for 1..SMALL_M_MAX fp32 CPU rows, else F.linear. `weight` may be
+    bf16 with fp32 x (exact widening, fp32 accumulation): half the bytes for a bf16 checkpoint."""
     if x.shape[0] <= SMALL_M_MAX and _decode_ready(x) and _small_m_available():
         return torch.ops.llmsys.small_m_linear(x, weight)
-    return torch.nn.functional.linear(x, weight)
+    return torch.nn.functional.linear(x, weight.to(x.dtype))
 
 
 def decode_swiglu(x: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
     """silu(x @ gate.T) * (x @ up.T) for gate_up = [gate; up] ([2I, K]): one weight pass, no [M, 2I] buffer."""
     if x.shape[0] <= SMALL_M_MAX and _decode_ready(x) and _has_cpu_op("small_m_swiglu"):
         return torch.ops.llmsys.small_m_swiglu(x, gate_up)
-    gu = torch.nn.functional.linear(x, gate_up)
+    gu = torch.nn.functional.linear(x, gate_up.to(x.dtype))
     inner = gate_up.shape[0] // 2
     return torch.nn.functional.silu(gu[:, :inner]) * gu[:, inner:]
 

@@ -1,7 +1,8 @@
 """Where decoding time goes: target forward latency vs the number of tokens verified at once (the engine's
 fast backend, HF's forward with torch GEMMs, HF with every linear on the small-M kernel), the AR decoding
 rate, a per-layer / per-part breakdown of the fast forward, the top ops by self CPU time, and the cost of
-one linear at M = n rows (the CPU's small-M GEMM vs the csrc kernel). Draft and verify shares of real
+one linear at M = n rows (the CPU's small-M GEMM vs the csrc kernel), and the bandwidth ceiling of AR
+decoding on this machine (measured read rate / weight bytes per token). Draft and verify shares of real
 decoding are in the eval report (`time_split_s`, `round_cost_ar_steps`).
 `python -m speculative.evaluate.profile` -> JSON.
 
@@ -167,6 +168,30 @@ def linear_latency(model, sizes: list[int], repeats: int, impl: str = "torch") -
             for name, w in layers.items()}
 
 
+def memory_read_gbps(mib: int = 512, repeats: int = 7) -> float:
+    """Sustained memory read rate of this machine at the current thread count: median GB/s of summing an fp32
+    buffer 16x the size of a large L3 (so it streams from DRAM, the way decoding reads the weights)."""
+    buf = torch.ones(mib * 2 ** 20 // 4)
+    return buf.numel() * 4 / _median_time(buf.sum, repeats) / 1e9
+
+
+def streamed_weight_bytes(model) -> int:
+    """Bytes of weights one decode step reads: every parameter once (a tied LM head counts once), except an
+    untied input embedding, of which a step reads one row."""
+    embed, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    unique = {p.data_ptr(): p for p in model.parameters()}
+    if embed.data_ptr() != head.data_ptr():
+        unique.pop(embed.data_ptr(), None)
+    return sum(p.numel() * p.element_size() for p in unique.values())
+
+
+def ar_ceiling(model) -> dict:
+    """The bandwidth ceiling of batch-1 AR decoding: read rate / bytes per token (compute and attention free)."""
+    gbps, nbytes = memory_read_gbps(), streamed_weight_bytes(model)
+    return {"memory_read_gbps": round(gbps, 2), "weight_bytes_per_token": nbytes,
+            "ar_ceiling_tokens_per_s": round(gbps * 1e9 / nbytes, 2)}
+
+
 def _runner(model, backend: str):
     from runtime.ops import use_small_m_linears
     from speculative.decode.target import TargetRunner
@@ -207,7 +232,10 @@ def main(argv: list[str] | None = None) -> dict:
     def keyed(d):
         return {str(k): v for k, v in d.items()}
 
+    ceiling = ar_ceiling(model)
+    ceiling["ar_share_of_ceiling"] = {b: round(v / ceiling["ar_ceiling_tokens_per_s"], 3) for b, v in ar.items()}
     report = {"model": args.model, "context": args.context, "threads": threads, "backends": backends,
+              "bandwidth": ceiling,
               # the engine's own runner (`backends[0]`, default fast): the keys earlier reports used
               "engine_verify_s": keyed(verify[base]),
               "cost_ratio_vs_1": {str(k): verify[base][k] / verify[base][sizes[0]] for k in sizes},

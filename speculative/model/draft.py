@@ -10,7 +10,8 @@ Contract used by speculative/decode/ and speculative/export/ (keep names stable)
   post_attention_layernorm, mlp.{gate,up,down}_proj}`, `norm`, `lm_head` (H -> draft vocab); buffers
   `d2t` (int64, target_id = draft_id + d2t[draft_id]) and `t2d` (bool [V_target]), and `aux_scale`
   ([3*H_t], fixed fc-input scale, folded into `fc` by `export_state_dict`). `embed_tokens` is the
-  target's embedding, frozen and never exported.
+  target's embedding, frozen and never exported (the `embed_weight` tensor itself when dtype and device
+  match, so callers must not modify it in place).
 - Inference, step by step:
       h = draft.project_aux(aux)                      # [B, T, 3*H_t] -> [B, T, H]   (target states)
       pre = draft(input_ids, h, position_ids, cache)  # token t+1 with hidden of position t
@@ -174,7 +175,12 @@ class Eagle3Draft(nn.Module):
             if tuple(embed_weight.shape) != (config.vocab_size, config.hidden_size):
                 raise ValueError(f"embedding shape {tuple(embed_weight.shape)} != "
                                  f"({config.vocab_size}, {config.hidden_size})")
-            self.embed_tokens.weight.data.copy_(embed_weight)
+            own = self.embed_tokens.weight
+            if embed_weight.dtype == own.dtype and embed_weight.device == own.device:
+                # shared, not copied: frozen, and one [V, H] table less in memory (113 MB for SmolLM2)
+                self.embed_tokens.weight = nn.Parameter(embed_weight.detach(), requires_grad=False)
+            else:
+                own.data.copy_(embed_weight)
         self.embed_tokens.weight.requires_grad_(False)  # the target's embedding, frozen
         self.fc = nn.Linear(3 * config.target_hidden_size, config.hidden_size, bias=False)
         self.midlayer = Eagle3Midlayer(config)

@@ -44,7 +44,8 @@ class OfflineTargetBackend(TargetBackend):
         self.aux_layer_ids = list(manifest["aux_layer_ids"])
         weights = HFWeights(tdir)
         self._embed = weights.get("model.embed_tokens.weight")
-        self._head = weights.lm_head(bool(getattr(self.config, "tie_word_embeddings", False)))
+        tied = bool(getattr(self.config, "tie_word_embeddings", False)) or "lm_head.weight" not in weights
+        self._head = self._embed if tied else weights.lm_head(False)  # tied: one tensor, not a second copy
         self._verified: set[int] = set()
         self._index: dict[str, tuple[int, int, int]] = {}  # key -> (shard, start row, end row)
         for i in range(manifest["num_shards"]):

@@ -34,6 +34,16 @@ def shift_left(x: torch.Tensor, n: int, fill: float | int | bool = 0) -> torch.T
     return out
 
 
+def shift_right(x: torch.Tensor, n: int, fill: float | int | bool = 0) -> torch.Tensor:
+    """x[:, t] <- x[:, t-n] along dim 1, filling the first n rows with `fill` (undoes shift_left)."""
+    if n == 0:
+        return x
+    out = torch.full_like(x, fill)
+    if n < x.shape[1]:
+        out[:, n:] = x[:, : x.shape[1] - n]
+    return out
+
+
 @dataclass
 class TTTResult:
     loss: torch.Tensor  # scalar, differentiable
@@ -60,19 +70,26 @@ def ttt_unroll(draft: Eagle3Draft, batch: Batch, target: TargetOutputs, *, ttt_l
     # rows whose full-vocab target argmax is outside the draft vocab: no loss (SpecForge), and a miss in acc
     in_vocab = (draft.t2d[target.target_argmax] if target.target_argmax is not None
                 else torch.ones_like(wanted))
+    # Row t at step k is scored against the target at row t+k+1. The draft rows are moved there (a [B, T, H]
+    # shift) rather than the [B, T, V_d] probabilities moved back: the loss keeps its probabilities for the
+    # backward pass, and a shifted copy per step (65 MB at 512 tokens x 32k vocab) would be held 7 times.
+    probs_rows = target.target_probs.reshape(b * t, -1)  # a view; every step reads its rows in place
+    target_best = target.target_probs.argmax(-1)  # [B, T]: the target's choice on the draft vocab
     for k in range(ttt_length):
         embeds = draft.embed(shift_left(ids, k + 1))
         prenorm = draft.forward_ttt(embeds, hidden, rows + k, kv_blocks, key_padding=real, attn_impl=attn_impl)
         valid = shift_left(wanted, k + 2, False)
-        probs = shift_left(target.target_probs, k + 1, 0.0)[valid]
-        trainable = shift_left(in_vocab, k + 1, False)[valid]
         n = int(valid.sum())
         if n:
-            loss_rows, argmax = soft_cross_entropy(draft.norm(prenorm)[valid], draft.lm_head.weight, probs)
+            moved = shift_right(draft.norm(prenorm), k + 1).reshape(b * t, -1)
+            mask = shift_right(valid, k + 1, False).reshape(-1)
+            loss_rows, argmax = soft_cross_entropy(moved, draft.lm_head.weight, probs_rows, row_mask=mask)
+            loss_rows = shift_left(loss_rows.view(b, t), k + 1)
+            trainable = shift_left(in_vocab, k + 1, False) & valid
             step_loss = (loss_rows * trainable).sum() / trainable.sum().clamp(min=1)
-            hit = (argmax == probs.argmax(-1)) & trainable
-            correct_all[k][valid] = hit
-            acc.append(float(hit.float().mean()))
+            hit = (shift_left(argmax.view(b, t), k + 1, -1) == shift_left(target_best, k + 1, -1)) & trainable
+            correct_all[k] = hit
+            acc.append(float(hit.sum()) / n)
         else:
             step_loss = hidden.new_zeros(())
             acc.append(0.0)

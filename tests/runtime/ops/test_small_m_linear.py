@@ -76,3 +76,27 @@ def test_hf_backend_routed_through_the_kernel_keeps_greedy_output(smollm2):
     prompts = [[{"role": "user", "content": "Name a color."}], "def add(a, b):", "The quick brown fox"]
     params = SamplingParams(max_new_tokens=12)
     assert [g.token_ids for g in routed.generate(prompts, params)] == [g.token_ids for g in plain.generate(prompts, params)]
+
+
+@pytest.mark.parametrize("rows", range(1, ops.SMALL_M_MAX + 1))
+@pytest.mark.parametrize("k", [8, 37, 576])
+def test_bf16_weights_match_float64_matmul_of_their_values(rows, k):
+    """bf16 weights are widened exactly and accumulated in fp32: the result is that of their fp32 values."""
+    require_impl("cpu")
+    gen = torch.Generator().manual_seed(rows * 7 + k)
+    x, w = torch.randn(rows, k, generator=gen), (torch.randn(133, k, generator=gen) / k ** 0.5).to(torch.bfloat16)
+    want = (x.double() @ w.double().t()).float()
+    torch.testing.assert_close(torch.ops.llmsys.small_m_linear(x, w), want, rtol=1e-5, atol=1e-4)
+    gate_up = w[:132]  # I = 66
+    gu = x.double() @ gate_up.double().t()
+    want = (torch.nn.functional.silu(gu[:, :66]) * gu[:, 66:]).float()
+    torch.testing.assert_close(torch.ops.llmsys.small_m_swiglu(x, gate_up), want, rtol=1e-5, atol=1e-4)
+    with torch.inference_mode():  # the wrapper's torch fallback (M > SMALL_M_MAX) takes bf16 weights too
+        xs = torch.randn(ops.SMALL_M_MAX + 1, k, generator=gen)
+        torch.testing.assert_close(ops.decode_linear(xs, w), (xs.double() @ w.double().t()).float(), rtol=1e-5, atol=1e-4)
+
+
+def test_bf16_weights_need_float32_inputs():
+    require_impl("cpu")
+    with pytest.raises(RuntimeError, match="float32 x"):
+        torch.ops.llmsys.small_m_linear(torch.randn(2, 8, dtype=torch.float64), torch.randn(4, 8).to(torch.bfloat16))

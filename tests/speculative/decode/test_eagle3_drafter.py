@@ -73,3 +73,29 @@ def test_tree_siblings_do_not_see_each_other_and_resync_drops_the_tree():
     lp = runner.sync(torch.tensor([int(ids[-1]), 7, 8]), more, 5)
     fresh = Eagle3Drafter(draft).sync(torch.cat([ids, torch.tensor([7, 8])]), torch.cat([feats, more]), 0)
     torch.testing.assert_close(lp, fresh, atol=1e-5, rtol=1e-5)
+
+
+def _bf16_valued(draft):
+    """The draft with every parameter rounded to bf16 values (what an exported draft holds), kept in fp32."""
+    with torch.no_grad():
+        for p in draft.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+    return draft
+
+
+def test_bf16_valued_draft_runs_on_bf16_weights_with_the_same_outputs():
+    from runtime.ops import small_m_kernel_available
+
+    draft = _bf16_valued(_draft(seed=2))
+    g = torch.Generator().manual_seed(2)
+    feats = torch.randn(5, 3 * draft.config.target_hidden_size, generator=g)
+    ids = torch.randint(0, 256, (6,), generator=g)
+    auto, fp32 = Eagle3Drafter(draft), Eagle3Drafter(draft, storage=torch.float32)
+    assert fp32.w_head.dtype == torch.float32
+    assert auto.w_head.dtype == (torch.bfloat16 if small_m_kernel_available() else torch.float32)
+    for runner in (auto, fp32):
+        runner.out = [runner.sync(ids, feats, 0), runner.expand(torch.tensor([3, 7]), [-1, -1])]
+    for a, b in zip(auto.out, fp32.out):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    # weights that are not bf16 values stay in fp32: rounding them would change the draft
+    assert Eagle3Drafter(_draft(seed=2)).w_head.dtype == torch.float32

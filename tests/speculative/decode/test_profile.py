@@ -28,3 +28,18 @@ def test_breakdown_names_every_layer_and_part():
     assert out["tokens"] == 3 and out["wall_ms"] > 0 and out["top_ops"]
     calls = {k: v["calls_per_forward"] for k, v in out["top_ops"].items()}
     assert calls.get("llmsys::decode_attention", layers) == layers  # one attention call per layer, if listed
+
+
+def test_streamed_weight_bytes_counts_a_tied_head_once_and_skips_an_untied_embedding():
+    import torch
+
+    from speculative.evaluate.profile import streamed_weight_bytes
+
+    model = tiny_target()
+    every = {p.data_ptr(): p for p in model.parameters()}
+    total = sum(p.numel() * 4 for p in every.values())
+    embed = model.get_input_embeddings().weight
+    tied = embed.data_ptr() == model.get_output_embeddings().weight.data_ptr()
+    assert streamed_weight_bytes(model) == (total if tied else total - embed.numel() * 4)
+    model.lm_head.weight = torch.nn.Parameter(embed.detach().clone())  # untie: the head streams, the table not
+    assert streamed_weight_bytes(model) == sum(p.numel() * 4 for p in model.parameters()) - embed.numel() * 4

@@ -103,3 +103,21 @@ def test_rows_whose_target_argmax_is_outside_the_draft_vocab_are_masked():
         assert abs(res.ploss[k] - float(torch.stack(losses).mean())) < 1e-5
         assert abs(res.acc[k] - hits / rows) < 1e-6
         hidden = pre
+
+
+def test_loss_keeps_no_copy_of_the_target_probabilities():
+    """Every tensor of vocab width saved for backward is the target's own probability tensor (a view of it),
+    not a shifted copy per TTT step: memory at 32k draft vocab depends on it."""
+    draft, batch, tout = make_inputs(seed=5)
+    vocab, storage = draft.config.draft_vocab_size, tout.target_probs.untyped_storage().data_ptr()
+    wide = []
+
+    def pack(x):
+        if x.dim() >= 1 and x.shape[-1] == vocab and x.dtype.is_floating_point and x.numel() > vocab:
+            wide.append(x.untyped_storage().data_ptr())
+        return x
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        res = ttt_unroll(draft, batch, tout, ttt_length=3)
+    res.loss.backward()
+    assert wide and all(ptr == storage for ptr in wide)
