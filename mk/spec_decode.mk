@@ -22,7 +22,7 @@ spec-compare: ## side by side, greedy, 128 tokens, 2 threads, MT-Bench first tur
 	PYTHONPATH=. $(PY) experiments/figures/specforge_spec_eval.py $(SPEC_COMPARE_OUT).json \
 		experiments/results/figures/$(notdir $(SPEC_COMPARE_OUT))
 
-spec-decode-demo: ## real SmolLM2: AR vs EAGLE-3 (or early-exit) / lookup / hybrid, warmed up, back to back, tau + speed-up (~2 min; ARGS="draft_dir=drafts/smollm2-135m-eagle3")
+spec-decode-demo: ## real SmolLM2 + the shipped EAGLE-3 draft: AR vs EAGLE-3 / lookup / hybrid, warmed up, back to back, tau + speed-up (~2 min; ARGS="draft_dir=<export>|early-exit")
 	$(PY) -m speculative.decode.demo $(ARGS)
 
 spec-profile: ## target forward latency for 1..64 verified tokens on this CPU -> experiments/results/spec_profile.json (~3 min)

@@ -4,9 +4,10 @@ SmolLM2-135M-Instruct, timed honestly (~1-2 min on a 2-core CPU).
 Every engine runs once untimed first (allocations, kernel set-up), then on each prompt AR and each
 speculative method run back to back on the same target. Printed per method: identical output, tau, round
 cost and the speed-up together (speed-up ~= tau / round cost; a speed-up above tau means a timing artifact).
-The draft is the EAGLE-3 export at `draft_dir` (the shipped one: draft_dir=drafts/smollm2-135m-eagle3),
-else an untrained early-exit draft (the target's first 8 layers + its head, weights shared): tau ~1 there,
-so only prompt lookup can win. Two of the three default prompts invite copying (code to annotate, a
+The draft is the EAGLE-3 export at `draft_dir`; by default the shipped one (drafts/smollm2-135m-eagle3,
+checked against its SHA256SUMS), and where that is missing, or with draft_dir=early-exit, an untrained
+early-exit draft (the target's first 8 layers + its head, weights shared): tau ~1 there, so only prompt
+lookup can win. Two of the three default prompts invite copying (code to annotate, a
 sentence to repeat), where prompt lookup shines; `prompts='["...", "..."]'` measures your own.
 """
 
@@ -31,30 +32,55 @@ PROMPTS = [
 
 
 class DemoConfig(StrictModel):
-    draft_dir: str | None = None  # an exported EAGLE-3 draft; None = the early-exit draft
+    draft_dir: str | None = None  # an exported EAGLE-3 draft; None = the shipped one; "early-exit" = untrained
     methods: list[Literal["model", "lookup", "hybrid"]] = ["model", "lookup", "hybrid"]
     prompts: list[str] = Field(default_factory=lambda: list(PROMPTS), min_length=1)
     max_new_tokens: int = Field(64, ge=1)
     decode: DecodeConfig | None = None  # None: chain 3 for EAGLE-3, a small tree for the early-exit draft
     lookup: LookupConfig = LookupConfig()
-    max_tree_tokens: int | None = 8  # hybrid: drafted nodes verified per round (most confident first)
+    # hybrid: drafted nodes verified per round (most confident first; 7 + the root = the small-M kernel's 8
+    # rows) and the confidence cut-off of either source (the side-by-side run's setting, decode/README.md)
+    max_tree_tokens: int | None = 7
+    hybrid_min_draft_prob: float = Field(0.2, ge=0.0, le=1.0)
     threads: int | None = None
+
+
+SHIPPED_DRAFT = "smollm2-135m-eagle3"
+EARLY_EXIT = "early-exit"
+
+
+def resolve_draft_dir(draft_dir: str | None) -> str | None:
+    """The export to load: `draft_dir` itself, the shipped draft for None (when this checkout has it intact,
+    else None with a warning), None for "early-exit"."""
+    if draft_dir == EARLY_EXIT:
+        return None
+    if draft_dir is not None:
+        return draft_dir
+    from runtime.assets.drafts import draft_status
+    from runtime.assets.drafts import draft_dir as shipped_dir
+
+    status = draft_status(SHIPPED_DRAFT)
+    if status != "ok":
+        print(f"shipped draft unavailable ({status}): using the untrained early-exit draft")
+        return None
+    return str(shipped_dir(SHIPPED_DRAFT, verify=False))
 
 
 def _model_drafter(cfg: DemoConfig, model: torch.nn.Module):
     """(runner, drafter factory, label, decode) for the configured draft."""
     from speculative.decode.drafters import early_exit_draft
 
-    if cfg.draft_dir is not None:
+    draft_dir = resolve_draft_dir(cfg.draft_dir)
+    if draft_dir is not None:
         from speculative.decode.eagle3_drafter import Eagle3Drafter
         from speculative.export import load_exported_draft
 
-        if not (Path(cfg.draft_dir) / "config.json").is_file():
-            raise FileNotFoundError(f"no exported EAGLE-3 draft at {cfg.draft_dir} (no config.json)")
-        draft = load_exported_draft(cfg.draft_dir, embed_weight=model.get_input_embeddings().weight.detach())
+        if not (Path(draft_dir) / "config.json").is_file():
+            raise FileNotFoundError(f"no exported EAGLE-3 draft at {draft_dir} (no config.json)")
+        draft = load_exported_draft(draft_dir, embed_weight=model.get_input_embeddings().weight.detach())
         decode = cfg.decode or DecodeConfig(mode="chain", depth=3)
         return TargetRunner(model, draft.config.aux_layer_ids), lambda: Eagle3Drafter(draft), \
-            f"EAGLE-3 {cfg.draft_dir}", decode
+            f"EAGLE-3 {draft_dir}", decode
     draft = early_exit_draft(model)
     decode = cfg.decode or DecodeConfig(mode="tree", depth=4, topk=2, num_draft_tokens=6)
     return TargetRunner(model), lambda: LMDrafter(draft), \
@@ -71,7 +97,8 @@ def build_engines(cfg: DemoConfig, model: torch.nn.Module, eos: list[int]) -> tu
         elif name == "lookup":
             engines[name] = SpeculativeEngine(runner, LookupDrafter(cfg.lookup), decode, eos)
         else:
-            hyb = decode.model_copy(update={"max_tree_tokens": cfg.max_tree_tokens})
+            hyb = decode.model_copy(update={"max_tree_tokens": cfg.max_tree_tokens,
+                                            "min_draft_prob": cfg.hybrid_min_draft_prob})
             engines[name] = SpeculativeEngine(runner, HybridDrafter(make_model(), LookupDrafter(cfg.lookup)), hyb, eos)
     return engines, f"{label}; {decode.mode} depth {decode.depth}"
 
