@@ -56,8 +56,8 @@ def resolve_draft_dir(draft_dir: str | None) -> str | None:
         return None
     if draft_dir is not None:
         return draft_dir
-    from runtime.assets.drafts import draft_status
     from runtime.assets.drafts import draft_dir as shipped_dir
+    from runtime.assets.drafts import draft_status
 
     status = draft_status(SHIPPED_DRAFT)
     if status != "ok":
