@@ -145,6 +145,7 @@ class DraftTrainer:
                 sums[f"acc_{i}"] += res.acc[i] / cfg.optim.grad_accum
             accept_sum += res.accept_len * res.accept_rows
             accept_rows += res.accept_rows
+            del batch, tout, res  # the [B, T, V_d] target probabilities: not held into the next micro-batch or the step
         grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.draft.parameters() if p.requires_grad],
                                                    cfg.optim.max_grad_norm)
         lr = self.scheduler.get_last_lr()[0]

@@ -121,3 +121,14 @@ def test_loss_keeps_no_copy_of_the_target_probabilities():
         res = ttt_unroll(draft, batch, tout, ttt_length=3)
     res.loss.backward()
     assert wide and all(ptr == storage for ptr in wide)
+
+
+def test_restricted_probs_equal_the_softmax_of_the_draft_vocab_rows():
+    from speculative.target.backend import restricted_probs
+
+    g = torch.Generator().manual_seed(0)
+    hidden, head = torch.randn(2, 5, 16, generator=g), torch.randn(300, 16, generator=g)
+    t2d = torch.rand(300, generator=g) > 0.4
+    want = torch.softmax(hidden @ head[t2d].t(), dim=-1)
+    torch.testing.assert_close(restricted_probs(hidden, head, t2d), want, rtol=1e-5, atol=1e-6)
+    assert restricted_probs(hidden, head, torch.zeros(300, dtype=torch.bool)).shape == (2, 5, 0)  # aux-only calls
