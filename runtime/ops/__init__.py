@@ -34,7 +34,7 @@ from runtime.ops.reference import (
 )
 
 __all__ = ["soft_cross_entropy", "soft_cross_entropy_from_target", "rmsnorm_residual", "small_m_linear",
-           "use_small_m_linears", "small_m_kernel_available", "decode_linear", "decode_swiglu", "decode_attention", "SMALL_M_MAX", "set_impl",
+           "use_small_m_linears", "small_m_kernel_available", "decode_linear", "decode_rmsnorm_residual", "decode_swiglu", "decode_attention", "SMALL_M_MAX", "set_impl",
            "current_impl", "why_unavailable", "soft_cross_entropy_reference", "IMPLS", "DEFAULT_CHUNK"]
 
 IMPLS = ("reference", "cpu", "cuda", "triton")
@@ -42,6 +42,10 @@ IMPLS = ("reference", "cpu", "cuda", "triton")
 # peak memory grows with it (runtime/ops/README.md has the sweep; its timings were too noisy to tune on).
 DEFAULT_CHUNK = 2048
 _IMPL_OVERRIDE: str | None = None
+# The decoding ops' choice of CPU kernel, per op name, made on first use and kept (set_impl clears it): they
+# run ~150 times per generated token, and re-deciding costs ~14 us each time ($LLMSYS_OPS_IMPL lookup and
+# probe), ~4% of a SmolLM2 decode step. So $LLMSYS_OPS_IMPL changed after the first decode call is not seen.
+_DECODE_KERNELS: dict[str, bool] = {}
 
 
 def set_impl(name: str | None) -> None:
@@ -50,6 +54,7 @@ def set_impl(name: str | None) -> None:
         raise ValueError(f"unknown soft_cross_entropy implementation '{name}'; choose from {IMPLS}")
     global _IMPL_OVERRIDE
     _IMPL_OVERRIDE = name
+    _DECODE_KERNELS.clear()
 
 
 def current_impl(device: torch.device | str | None = None) -> str:
@@ -179,6 +184,14 @@ def _has_cpu_op(name: str) -> bool:
     return _small_m_available() and hasattr(torch.ops.llmsys, name)
 
 
+def _decode_kernel(name: str) -> bool:
+    """`_has_cpu_op(name)`, decided once (see _DECODE_KERNELS)."""
+    ok = _DECODE_KERNELS.get(name)
+    if ok is None:
+        ok = _DECODE_KERNELS[name] = _has_cpu_op(name)
+    return ok
+
+
 def _decode_ready(x: torch.Tensor) -> bool:
     return x.dtype == torch.float32 and x.device.type == "cpu"
 
@@ -189,18 +202,27 @@ def _decode_ready(x: torch.Tensor) -> bool:
 def decode_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """x @ weight.T: the small-M kernel for 1..SMALL_M_MAX fp32 CPU rows, else F.linear. `weight` may be
     bf16 with fp32 x (exact widening, fp32 accumulation): half the bytes for a bf16 checkpoint."""
-    if x.shape[0] <= SMALL_M_MAX and _decode_ready(x) and _small_m_available():
+    if x.shape[0] <= SMALL_M_MAX and _decode_ready(x) and _decode_kernel("small_m_linear"):
         return torch.ops.llmsys.small_m_linear(x, weight)
     return torch.nn.functional.linear(x, weight.to(x.dtype))
 
 
 def decode_swiglu(x: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
     """silu(x @ gate.T) * (x @ up.T) for gate_up = [gate; up] ([2I, K]): one weight pass, no [M, 2I] buffer."""
-    if x.shape[0] <= SMALL_M_MAX and _decode_ready(x) and _has_cpu_op("small_m_swiglu"):
+    if x.shape[0] <= SMALL_M_MAX and _decode_ready(x) and _decode_kernel("small_m_swiglu"):
         return torch.ops.llmsys.small_m_swiglu(x, gate_up)
     gu = torch.nn.functional.linear(x, gate_up.to(x.dtype))
     inner = gate_up.shape[0] // 2
     return torch.nn.functional.silu(gu[:, :inner]) * gu[:, inner:]
+
+
+def decode_rmsnorm_residual(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
+                            eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """`rmsnorm_residual` for decoding (inference, fp32 CPU through the kernel, else the reference)."""
+    if _decode_ready(x) and _decode_kernel("rmsnorm_residual_fwd"):
+        y, summed, _rstd = torch.ops.llmsys.rmsnorm_residual_fwd(x, residual, weight, eps)
+        return y, summed
+    return rmsnorm_residual_reference(x, residual, weight, eps)
 
 
 def decode_attention(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: torch.Tensor,
@@ -208,7 +230,7 @@ def decode_attention(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, po
                      scale: float) -> torch.Tensor:
     """Batch-1 attention of T new tokens against a preallocated KV cache; writes their keys/values into
     `cache` [2, KV, C, D] at slots past..past+T-1. See csrc/cpu/decode_attention.cpp for the arguments."""
-    if _decode_ready(qkv) and cache.is_contiguous() and _has_cpu_op("decode_attention"):
+    if _decode_ready(qkv) and cache.is_contiguous() and _decode_kernel("decode_attention"):
         return torch.ops.llmsys.decode_attention(qkv, cos, sin, positions, cache, past, tree_mask, heads, scale)
     return decode_attention_reference(qkv, cos, sin, positions, cache, past, tree_mask, heads, scale)
 

@@ -23,7 +23,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from runtime.ops import decode_attention, decode_linear, decode_swiglu, rmsnorm_residual, small_m_kernel_available
+from runtime.ops import (
+    decode_attention,
+    decode_linear,
+    decode_rmsnorm_residual,
+    decode_swiglu,
+    small_m_kernel_available,
+)
 from speculative.decode.drafters import TreeCacheState
 from speculative.model.draft import Eagle3Draft
 
@@ -116,7 +122,7 @@ class Eagle3Drafter:
         attn = decode_attention(decode_linear(x, self.w_qkv), self.cos, self.sin, positions.to(dev), self.kv,
                                 self.length, tree_mask, self.heads, self.scale)
         self.length += n
-        normed, h = rmsnorm_residual(decode_linear(attn, self.w_o), hidden, self.post_norm, self.eps)
+        normed, h = decode_rmsnorm_residual(decode_linear(attn, self.w_o), hidden, self.post_norm, self.eps)
         pre = h + decode_linear(decode_swiglu(normed, self.w_gate_up), self.w_down)
         logits = decode_linear(F.rms_norm(pre, pre.shape[-1:], self.norm, self.eps), self.w_head)
         return pre, logits.float()

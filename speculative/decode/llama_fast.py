@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from runtime.ops import decode_attention, decode_linear, decode_swiglu, rmsnorm_residual
+from runtime.ops import decode_attention, decode_linear, decode_rmsnorm_residual, decode_swiglu
 
 CACHE_BLOCK = 256  # cache capacity grows in these steps (a copy of the cache per growth, not per token)
 
@@ -131,15 +131,15 @@ class LlamaDecoder:
         resid = torch.zeros_like(x)
         feats: dict[int, torch.Tensor] = {}
         for i, layer in enumerate(self.layers):
-            h, resid = rmsnorm_residual(x, resid, layer.in_norm, d.eps)
+            h, resid = decode_rmsnorm_residual(x, resid, layer.in_norm, d.eps)
             if i in aux_layers:
                 feats[i] = resid
             qkv = decode_linear(h, layer.qkv)
             attn = decode_attention(qkv, self.cos, self.sin, positions, self._layer_kv[i], past, tree_mask, d.heads,
                                     self.scale)
-            h, resid = rmsnorm_residual(decode_linear(attn, layer.o), resid, layer.post_norm, d.eps)
+            h, resid = decode_rmsnorm_residual(decode_linear(attn, layer.o), resid, layer.post_norm, d.eps)
             x = decode_linear(decode_swiglu(h, layer.gate_up), layer.down)
-        h, _ = rmsnorm_residual(x, resid, self.norm, d.eps)
+        h, _ = decode_rmsnorm_residual(x, resid, self.norm, d.eps)
         logits = decode_linear(h[logits_rows], self.head)
         features = torch.cat([feats[k] for k in aux_layers], dim=-1) if aux_layers else None
         return logits, features

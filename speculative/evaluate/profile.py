@@ -99,7 +99,7 @@ def _timed_ops(decoder):
             names[id(getattr(layer, part))] = (part, i)
     times: dict[tuple[str, int | None], float] = defaultdict(float)
     current = [None]
-    originals = {name: getattr(fast, name) for name in ("decode_linear", "decode_swiglu", "rmsnorm_residual",
+    originals = {name: getattr(fast, name) for name in ("decode_linear", "decode_swiglu", "decode_rmsnorm_residual",
                                                         "decode_attention")}
 
     def wrap(name, fn):
@@ -107,7 +107,7 @@ def _timed_ops(decoder):
             if name == "decode_attention":
                 label = ("attention", current[0])
             else:
-                label = names.get(id(args[2] if name == "rmsnorm_residual" else args[1]), (name, None))
+                label = names.get(id(args[2] if name == "decode_rmsnorm_residual" else args[1]), (name, None))
                 current[0] = label[1]
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)

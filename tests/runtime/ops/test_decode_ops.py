@@ -113,3 +113,27 @@ def test_opcheck_decoding_ops():
     qkv, cos, sin, positions, cache = _attention_case(3, 4, 4, 2, 8, seed=1)
     torch.library.opcheck(torch.ops.llmsys.decode_attention.default,
                           (qkv, cos, sin, positions, cache, 4, _tree_mask(3, 3, 0), 4, 0.3))
+
+
+def test_decode_ops_decide_the_kernel_once_and_set_impl_redecides(monkeypatch):
+    require_op("small_m_linear")
+    calls = []
+    real = torch.ops.llmsys.small_m_linear
+    monkeypatch.setattr(torch.ops.llmsys, "small_m_linear", lambda x, w: calls.append(1) or real(x, w))
+    x, w = torch.randn(2, 16), torch.randn(8, 16)
+    with torch.inference_mode():
+        try:
+            monkeypatch.setenv("LLMSYS_OPS_IMPL", "reference")
+            ops.set_impl(None)  # forget the earlier decision
+            torch.testing.assert_close(ops.decode_linear(x, w), x @ w.t())  # forced off: torch, same numbers
+            monkeypatch.setenv("LLMSYS_OPS_IMPL", "cpu")  # not re-read per call (decided once)...
+            ops.decode_linear(x, w)
+            assert calls == []
+        finally:
+            monkeypatch.delenv("LLMSYS_OPS_IMPL")
+            ops.set_impl(None)  # ...set_impl decides again
+        torch.testing.assert_close(ops.decode_linear(x, w), x @ w.t())
+        assert calls == [1]
+        y, s = ops.decode_rmsnorm_residual(x, x, torch.ones(16), 1e-6)
+        ry, rs = ops.rmsnorm_residual(x, x, torch.ones(16), 1e-6)
+        torch.testing.assert_close((y, s), (ry, rs))

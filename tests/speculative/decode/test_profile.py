@@ -18,7 +18,7 @@ def test_latency_per_backend_and_ar_rate():
 
 def test_breakdown_names_every_layer_and_part():
     model = tiny_target()
-    originals = {n: getattr(fast, n) for n in ("decode_linear", "decode_swiglu", "rmsnorm_residual", "decode_attention")}
+    originals = {n: getattr(fast, n) for n in ("decode_linear", "decode_swiglu", "decode_rmsnorm_residual", "decode_attention")}
     out = breakdown(model, context=8, n=3, repeats=2)
     assert {n: getattr(fast, n) for n in originals} == originals  # timers unwrapped
     layers = model.config.num_hidden_layers
