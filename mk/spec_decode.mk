@@ -31,11 +31,11 @@ spec-profile: ## target forward latency for 1..64 verified tokens on this CPU ->
 spec-figures: ## plots from spec_eval.json (tau per benchmark, speed-up vs depth / tree size) (~10 s)
 	PYTHONPATH=. $(PY) experiments/figures/specforge_spec_eval.py
 
-spec-bundle: ## (regenerate) -> train the SmolLM2 EAGLE-3 draft -> export -> spec-eval -> model card (~1 day on 2 cores)
+spec-bundle: ## (regenerate) + human mix -> train the SmolLM2 EAGLE-3 draft (online, held-out val) -> export -> spec-eval -> model card
 	$(PY) -m speculative.evaluate.bundle --config $(SPEC_BUNDLE_CONFIG) $(ARGS)
 
-spec-bundle-cpu: ## the bundle as measured on a 2-core CPU: 550 steps (~1.7 h of steps), eval_bundle_cpu.yaml -> spec_eval_small.{json,md} + model card
-	$(PY) -m speculative.evaluate.bundle --config $(SPEC_BUNDLE_CONFIG) 'train_overrides=[max_steps=550]' \
+spec-bundle-cpu: ## the bundle as run on a 2-core CPU (round 3): 180 online steps (~1 h), eval_bundle_cpu.yaml -> spec_eval_small.{json,md} + model card
+	$(PY) -m speculative.evaluate.bundle --config $(SPEC_BUNDLE_CONFIG) 'train_overrides=[max_steps=180]' \
 		eval_config=experiments/configs/specforge/eval_bundle_cpu.yaml $(ARGS)
 
 spec-model-card: ## rewrite the bundle's model card from its results (~5 s)

@@ -29,7 +29,7 @@ def main() -> int:
         cfg = load_config(TrainConfig, None, DEMO_OVERRIDES + [f"out_dir={tmp}"])
         setup = build_training(cfg)
         print(f"data: {json.dumps(setup.report)}")
-        history = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule).train()
+        history = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule, setup.val_examples).train()
         first, last = history[0], history[-1]
         print(f"step {first['step']}: loss {first['loss']:.3f} acc_0 {first['acc_0']:.3f} "
               f"accept_len {first['accept_len']:.3f}")

@@ -5,7 +5,9 @@
 METRICS_JSONL is a run's metrics.jsonl (e.g. <bundle>/train/metrics.jsonl); `--then M2 [--then M3]` appends
 runs that continued from its export (`init_from`), steps and tokens counted on. The JSON keeps one row per
 logged step (tokens seen so far, step, lr, acc_k, accept_len) and a moving average over `window` steps,
-so the curve survives the cache dir that held the run.
+so the curve survives the cache dir that held the run. Runs with held-out validation (`val.examples`) add
+`val_points` (val_acc_k, val_accept_len at each validation): the curve to read, since training accuracy on
+a small dataset measures memorisation (drawn as markers).
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from runtime.logging import read_jsonl  # noqa: E402
 def learning_curve(rows: list[dict], window: int) -> dict:
     rows = sorted(rows, key=lambda r: r["step"])
     accs = sorted(k for k in rows[0] if k.startswith("acc_"))
-    seen, points = 0, []
+    seen, points, val_points = 0, [], []
     for r in rows:
         seen += int(r.get("tokens", 0))
         points.append({"step": r["step"], "tokens_seen": seen, "lr": r.get("lr"), "accept_len": r["accept_len"],
                        **{k: r[k] for k in accs}})
+        if "val_accept_len" in r:
+            val_points.append({"step": r["step"], "tokens_seen": seen, "val_accept_len": r["val_accept_len"],
+                               **{f"val_{k}": r[f"val_{k}"] for k in accs if f"val_{k}" in r}})
 
     def smooth(key: str) -> list[float]:
         vals = [p[key] for p in points]
@@ -39,9 +44,16 @@ def learning_curve(rows: list[dict], window: int) -> dict:
                 for i in range(len(vals))]
 
     smoothed = {k: smooth(k) for k in [*accs, "accept_len"]}
-    return {"window": window, "points": points, "smoothed": smoothed,
-            "final_smoothed": {k: v[-1] for k, v in smoothed.items()}, "tokens_seen": seen,
-            "log_fit": {k: log_fit([p["tokens_seen"] for p in points], v) for k, v in smoothed.items()}}
+    out = {"window": window, "points": points, "smoothed": smoothed,
+           "final_smoothed": {k: v[-1] for k, v in smoothed.items()}, "tokens_seen": seen,
+           "log_fit": {k: log_fit([p["tokens_seen"] for p in points], v) for k, v in smoothed.items()}}
+    if val_points:
+        out["val_points"] = val_points
+        out["final_val"] = {k: v for k, v in val_points[-1].items() if k.startswith("val_")}
+        if len(val_points) >= 4:
+            out["val_log_fit"] = {k: log_fit([p["tokens_seen"] for p in val_points], [p[k] for p in val_points])
+                                  for k in out["final_val"]}
+    return out
 
 
 def log_fit(tokens: list[int], values: list[float]) -> dict:
@@ -76,15 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for k, vals in curve["smoothed"].items():
         (b if k == "accept_len" else a).plot(x, vals, label=k)
+    vx = [p["tokens_seen"] / 1e6 for p in curve.get("val_points", [])]
+    for k in curve.get("final_val", {}):
+        (b if k == "val_accept_len" else a).plot(vx, [p[k] for p in curve["val_points"]], "o--", label=f"{k} (held out)")
     a.set_xlabel("target tokens seen (M)")
     a.set_ylabel(f"train accuracy ({args.window}-step mean)")
     a.legend()
     b.set_xlabel("target tokens seen (M)")
-    b.set_ylabel("simulated accept length (train rows)")
+    b.set_ylabel("simulated accept length")
     fig.tight_layout()
     Path(args.out_png).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out_png, dpi=120)
-    print(json.dumps(curve["final_smoothed"]))
+    print(json.dumps({**curve["final_smoothed"], **curve.get("final_val", {})}))
     return 0
 
 

@@ -33,8 +33,8 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
     last = metrics[-1] if metrics else {}
     ship = bundle["config"].get("ship_dir")
     lines = [f"# EAGLE-3 draft for {bundle['config']['target']}", "",
-             "Built by `make spec-bundle` (speculative/evaluate/bundle.py): self-distilled data -> offline hidden "
-             "states -> draft training -> bf16 export. "
+             "Built by `make spec-bundle` (speculative/evaluate/bundle.py): self-distilled (+ human-written) data -> "
+             "draft training (offline hidden states, or the target online) -> bf16 export. "
              + (f"Shipped in `{ship}` (in git, checked by `SHA256SUMS`); load it in vLLM with "
                 f"`speculative_config={{'method': 'eagle3', 'model': '{ship}', 'num_speculative_tokens': 3}}`, "
                 "or in our engine with `python -m speculative.evaluate draft_dir=" + ship + "`." if ship else
@@ -59,12 +59,24 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
                      + (f"; {regen['note']}" if regen.get("note") else ""))
     else:
         lines.append("- regenerated with the target: no (ShareGPT's own replies)")
+    human = bundle["config"].get("human") or {}
+    if human.get("conversations"):
+        lines.append(f"- human-written: {human['conversations']} conversations of `{human.get('source')}` (from "
+                     f"conversation {human.get('offset')}) before the self-distilled ones; target "
+                     f"{bundle['config'].get('train_kind', 'offline')}")
+    if bundle.get("data_note"):
+        lines.append(f"- {bundle['data_note']}")
     lines += ["", "## Training",
               f"- optimizer steps: {last.get('step', '-')}; final loss {fmt(last.get('loss'), '.3f')}; "
               f"acc_0 {fmt(last.get('acc_0'), '.3f')}; train-time accept_len {fmt(last.get('accept_len'), '.3f')}",
               f"- step time summed over all runs of this bundle (resumes included): {_step_hours(metrics):.2f} h; "
               f"wall time of the last `train` invocation: {train.get('seconds', 0) / 3600:.2f} h",
               f"- tokens seen: {sum(int(r.get('tokens', 0)) for r in metrics):,}"]
+    val = [r for r in metrics if "val_accept_len" in r]
+    if val:
+        v = val[-1]
+        lines.append(f"- held out ({v.get('val_rows', '-')} rows never trained on), step {v['step']}: acc_0 "
+                     f"{fmt(v.get('val_acc_0'), '.3f')}, simulated accept_len {fmt(v['val_accept_len'], '.3f')}")
     lines += ["", "## Evaluation"]
     if evaluation:
         lines.append(markdown_table(evaluation))

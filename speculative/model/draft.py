@@ -204,6 +204,17 @@ class Eagle3Draft(nn.Module):
         self.d2t.copy_(d2t)
         self.t2d.copy_(t2d)
 
+    def init_head_from_target(self, head_weight: torch.Tensor, norm_weight: torch.Tensor) -> None:
+        """Start the output side where the target's is: lm_head = the target's head rows of the draft vocab
+        (set the vocab mapping first), norm = the target's final norm. The draft then only has to learn a
+        hidden state in the target's output space, not 8k x H head weights from a few hundred k tokens."""
+        if head_weight.shape != (self.config.vocab_size, self.config.hidden_size):
+            raise ValueError(f"target head {tuple(head_weight.shape)} != "
+                             f"({self.config.vocab_size}, {self.config.hidden_size})")
+        with torch.no_grad():
+            self.lm_head.weight.copy_(head_weight[self.t2d.to(head_weight.device)])
+            self.norm.weight.copy_(norm_weight)
+
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Everything but the frozen target embedding (what checkpoints and exports hold)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith(("embed_tokens.", "rotary."))}

@@ -21,6 +21,7 @@ from speculative.parallel.tp_target import ResplitTarget, TPTargetBackend
 from speculative.target.backend import HFTargetBackend, TargetBackend
 from speculative.train.build import assemble_draft, load_examples
 from speculative.train.trainer import DraftTrainer
+from speculative.train.validate import split_holdout
 
 log = get_logger("speculative.parallel")
 
@@ -49,18 +50,19 @@ def build_dist_training(cfg: DistTrainConfig) -> DraftTrainer:
     else:
         _, examples, skips = load_examples(cfg, tokenizer)
         skipped = dict(skips)
+    examples, val_examples = split_holdout(examples, cfg.val.examples)
     draft, schedule, vocab_key = assemble_draft(cfg, target, examples, tokenizer)
     draft_cfg = draft.config
     if is_main():
         out = Path(cfg.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "data_report.json", {
-            "examples": len(examples), "skipped": skipped, "target_kind": cfg.target_kind, "world_size": world_size(),
+            "examples": len(examples), "val_examples": len(val_examples), "skipped": skipped, "target_kind": cfg.target_kind, "world_size": world_size(),
             "tp": cfg.parallel.tp, "vocab_cache_key": vocab_key, "draft_vocab_size": draft_cfg.draft_vocab_size,
             "loss_tokens": sum(int(e.loss_mask.sum()) for e in examples)})
     log.info("%s target, world %d (tp %d): %d examples", cfg.target_kind, world_size(), cfg.parallel.tp, len(examples))
     if world_size() > 1 and cfg.parallel.fsdp:
-        return FSDPDraftTrainer(cfg, target, draft, schedule)
+        return FSDPDraftTrainer(cfg, target, draft, schedule, val_examples)
     if world_size() > 1:
         raise ValueError("world > 1 needs parallel.fsdp=true (plain data-parallel without sharding is not built)")
-    return DraftTrainer(cfg, target, draft, schedule)
+    return DraftTrainer(cfg, target, draft, schedule, val_examples)

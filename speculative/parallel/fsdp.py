@@ -35,6 +35,7 @@ class RankSchedule:
 
     def __init__(self, schedule: BatchSchedule, rank_: int, world: int):
         self.inner, self.rank, self.world = schedule, rank_, world
+        self.pad_id = schedule.pad_id
 
     def batch(self, position: int) -> Batch:
         return self.inner.batch(position * self.world + self.rank)
@@ -54,7 +55,8 @@ class TTTRoot(nn.Module):
 
 
 class FSDPDraftTrainer(DraftTrainer):
-    def __init__(self, cfg: TrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule):
+    def __init__(self, cfg: TrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule,
+                 val_examples: list[Any] | None = None):
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
 
@@ -67,7 +69,8 @@ class FSDPDraftTrainer(DraftTrainer):
         mesh = init_device_mesh(device.type, (world_size(),))
         # params stay gathered until backward: the unroll's outputs are not all visible to FSDP's hooks
         fully_shard(self.root, mesh=mesh, reshard_after_forward=False)
-        super().__init__(cfg, target, draft, RankSchedule(schedule, rank(), world_size()))  # optimizer on DTensors
+        super().__init__(cfg, target, draft, RankSchedule(schedule, rank(), world_size()),  # optimizer on DTensors
+                         val_examples)
         if rank() != 0:
             self.out = self.out / f"rank{rank()}"  # metrics/TensorBoard: rank 0 owns the run folder
 

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_cli(TrainConfig, argv, description=__doc__, example="max_steps=20 optim.lr=1e-4")
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
     setup = build_training(cfg)
-    trainer = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule)
+    trainer = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule, setup.val_examples)
     history = trainer.train()
     if history:
         last = history[-1]

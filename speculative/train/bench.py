@@ -59,7 +59,7 @@ def run_variant(variant: str, steps: int, overrides: list[str]) -> dict:
                                      full.argmax(-1))
 
         setup.target.__class__ = FullVocabTarget
-    trainer = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule)
+    trainer = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule, setup.val_examples)
     trainer.train_step()  # warm-up (allocator, first-call overheads)
     tokens, t0 = 0, time.perf_counter()
     for _ in range(steps):

@@ -18,6 +18,7 @@ from speculative.data.vocab import cached_vocab_mapping
 from speculative.model.draft import Eagle3Draft, Eagle3DraftConfig
 from speculative.target.backend import HFTargetBackend, TargetBackend
 from speculative.train.config import TrainConfig
+from speculative.train.validate import split_holdout
 
 log = get_logger("speculative.train")
 
@@ -29,6 +30,7 @@ class TrainingSetup:
     schedule: BatchSchedule
     tokenizer: Any
     report: dict[str, Any]
+    val_examples: list[Any]  # held out (cfg.val.examples), never in the schedule
 
 
 def load_examples(cfg: TrainConfig, tokenizer: Any) -> tuple[list[Any], list[Any], Any]:
@@ -48,6 +50,9 @@ def assemble_draft(cfg: TrainConfig, target: TargetBackend, examples: list[Any],
     seed_everything(cfg.seed)  # the draft init must not depend on how much data loading consumed
     draft = Eagle3Draft(draft_cfg, embed_weight=target.embedding_weight().float().cpu())
     draft.set_vocab_mapping(d2t, t2d)
+    if cfg.head_init == "target":
+        draft.init_head_from_target(*target_output_side(getattr(target, "manifest", {}).get("target_model")
+                                                        or cfg.target.model))
     schedule = BatchSchedule(examples, cfg.optim.batch_size, cfg.seed,
                              pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     if cfg.aux_norm_batches:
@@ -55,6 +60,19 @@ def assemble_draft(cfg: TrainConfig, target: TargetBackend, examples: list[Any],
     if cfg.init_from:
         init_from_export(draft, cfg.init_from)
     return draft, schedule, vocab_key
+
+
+def target_output_side(model: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lm_head [V, H], final norm [H]) of the target checkpoint, read from its files (any backend)."""
+    from transformers import AutoConfig
+
+    from runtime.assets.models import model_dir
+    from speculative.parallel.hf_weights import HFWeights
+
+    path = model_dir(model)
+    weights = HFWeights(path)
+    tied = bool(getattr(AutoConfig.from_pretrained(str(path)), "tie_word_embeddings", False))
+    return weights.lm_head(tied).float(), weights.get("model.norm.weight").float()
 
 
 def init_from_export(draft: Eagle3Draft, path: str) -> None:
@@ -105,12 +123,14 @@ def build_training(cfg: TrainConfig) -> TrainingSetup:
     device = pick_device(cfg.device)
     tokenizer = load_tokenizer(cfg.target.model)
     convs, examples, skips = load_examples(cfg, tokenizer)
+    examples, val_examples = split_holdout(examples, cfg.val.examples)
     target = HFTargetBackend.from_asset(cfg.target.model, aux_layer_ids=cfg.target.aux_layer_ids, device=device,
                                         dtype=parse_dtype(cfg.target.dtype, device))
     draft, schedule, vocab_key = assemble_draft(cfg, target, examples, tokenizer)
     draft_cfg = draft.config
     n_loss = sum(int(e.loss_mask.sum()) for e in examples)
-    report = {"conversations": len(convs), "examples": len(examples), "skipped": dict(skips),
+    report = {"conversations": len(convs), "examples": len(examples), "val_examples": len(val_examples),
+              "skipped": dict(skips),
               "skipped_total": skips.total, "loss_tokens": n_loss,
               "tokens": sum(len(e.input_ids) for e in examples), "vocab_cache_key": vocab_key,
               "draft_vocab_size": draft_cfg.draft_vocab_size, "aux_layer_ids": draft_cfg.aux_layer_ids,
@@ -119,4 +139,4 @@ def build_training(cfg: TrainConfig) -> TrainingSetup:
     atomic_write_json(out / "data_report.json", report)
     log.info("data: %d examples (%d skipped: %s), %d loss tokens; draft vocab %d", len(examples), skips.total,
              dict(skips), n_loss, draft_cfg.draft_vocab_size)
-    return TrainingSetup(target, draft, schedule, tokenizer, report)
+    return TrainingSetup(target, draft, schedule, tokenizer, report, val_examples)

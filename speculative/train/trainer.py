@@ -22,18 +22,20 @@ from runtime.config import check_resume_config, dump_config
 from runtime.device import pick_device
 from runtime.distributed import is_main
 from runtime.logging import MetricsWriter, get_logger, progress, read_jsonl
-from speculative.data.dataset import BatchSchedule
+from speculative.data.dataset import BatchSchedule, Example
 from speculative.model.draft import Eagle3Draft
 from speculative.target.backend import TargetBackend
 from speculative.train.config import TrainConfig
 from speculative.train.ttt import ttt_unroll
+from speculative.train.validate import validate
 
 log = get_logger("speculative.train")
 
 # settings a resumed run may change (applied); any other change is refused by name
 RESUMABLE = ("max_steps", "log_every", "ckpt_every", "keep_ckpts", "tensorboard", "export", "throttle_s", "threads",
              "device", "attn_impl", "init_from", "out_dir", "offline_dir", "optim.lr", "optim.warmup_steps",
-             "optim.min_lr_ratio", "optim.max_grad_norm", "optim.weight_decay", "optim.betas", "loss_decay")
+             "optim.min_lr_ratio", "optim.max_grad_norm", "optim.weight_decay", "optim.betas", "loss_decay",
+             "val.every", "val.batch_size", "head_init")
 
 
 def cosine_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int, min_ratio: float = 0.0):
@@ -47,9 +49,22 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int, m
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def with_defaults(stored: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`stored` with the keys it lacks taken from `defaults`, recursively."""
+    out = dict(stored)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = with_defaults(out[key], value)
+    return out
+
+
 class DraftTrainer:
-    def __init__(self, cfg: TrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule):
+    def __init__(self, cfg: TrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule,
+                 val_examples: list[Example] | None = None):
         self.cfg, self.target, self.draft, self.schedule = cfg, target, draft, schedule
+        self.val_examples = val_examples or []
         self.device = pick_device(cfg.device)
         self.draft.to(self.device)
         params = [p for p in draft.parameters() if p.requires_grad]
@@ -95,7 +110,9 @@ class DraftTrainer:
             log.warning("skipped a corrupt checkpoint: %s", why)
         if "config" not in ck.state:  # written before configs were stored
             return
-        changes = check_resume_config(ck.state["config"], self.cfg, may_change=RESUMABLE, source=str(ck.path))
+        # a setting added after the checkpoint was written counts at its default (defaults keep old behaviour)
+        stored = with_defaults(ck.state["config"], type(self.cfg)().model_dump(mode="json"))
+        changes = check_resume_config(stored, self.cfg, may_change=RESUMABLE, source=str(ck.path))
         if "optim.lr" in changes:
             rescale_base_lr(self.optimizer, self.scheduler, self.cfg.optim.lr)
         for group in self.optimizer.param_groups:  # the optimizer state brought back the old values
@@ -156,6 +173,21 @@ class DraftTrainer:
                 "accept_len": accept_sum / max(accept_rows, 1), "grad_norm": float(grad_norm), "lr": lr,
                 "tokens": tokens}
 
+    def validate(self) -> dict[str, float]:
+        """Held-out metrics (`val_*`), or {} without held-out examples."""
+        if not self.val_examples:
+            return {}
+        self.draft.eval()
+        try:
+            return validate(self.unroll, self.target, self.draft.t2d, self.val_examples, ttt_length=self.cfg.ttt_length,
+                            batch_size=self.cfg.val.batch_size, pad_id=self.schedule.pad_id, device=self.device)
+        finally:
+            self.draft.train()
+
+    def _validation_due(self) -> bool:
+        every = self.cfg.val.every
+        return self.step == self.cfg.max_steps or (every > 0 and self.step % every == 0)
+
     def train(self) -> list[dict[str, Any]]:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
@@ -170,8 +202,10 @@ class DraftTrainer:
                 t0 = time.perf_counter()
                 row = self.train_step()
                 row["tokens_per_s"] = row["tokens"] / max(time.perf_counter() - t0, 1e-9)
+                if self._validation_due():
+                    row |= self.validate()
                 history.append({"step": self.step, **row})
-                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps or "val_rows" in row:
                     writer.log(self.step, **row)
                 if self.step % cfg.ckpt_every == 0 or self.step == cfg.max_steps:
                     self.save()

@@ -62,3 +62,22 @@ def test_learning_curve_counts_a_continuation_run_on(tmp_path: Path):
     last = max(r["step"] for r in first)
     assert steps == sorted(steps) and len(steps) == len(first) + 3 and steps[-1] == last + first[2]["step"]
     assert curve["tokens_seen"] == sum(r["tokens"] for r in first) + sum(r["tokens"] for r in first[:3])
+
+
+def test_learning_curve_keeps_the_held_out_points(tmp_path: Path):
+    """Rows with `val_*` metrics become `val_points` at their tokens seen; the last one is `final_val`."""
+    import json
+
+    rows = [json.loads(line) for line in (FIXTURES / "spec_train_metrics.jsonl").read_text().splitlines() if line.strip()]
+    for i in (1, len(rows) - 1):
+        rows[i] |= {"val_acc_0": 0.1 * i, "val_accept_len": 1 + 0.01 * i}
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {**os.environ, "PYTHONPATH": str(repo_root()), "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, str(FIGURES / "specforge_learning_curve.py"), str(tmp_path / "m.jsonl"),
+                           str(tmp_path / "c.json"), str(tmp_path / "c.png"), "--window", "2"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    curve = json.loads((tmp_path / "c.json").read_text())
+    assert [p["step"] for p in curve["val_points"]] == [rows[1]["step"], rows[-1]["step"]]
+    assert curve["val_points"][0]["tokens_seen"] == rows[0]["tokens"] + rows[1]["tokens"]
+    assert curve["final_val"] == {"val_acc_0": 0.1 * (len(rows) - 1), "val_accept_len": 1 + 0.01 * (len(rows) - 1)}

@@ -98,6 +98,12 @@ def test_model_card_renders_from_bundle_records(tiny_assets, tmp_path):
     assert "optimizer steps: 400" in card and "2.00 h" in card and "resumes included): 1.50 h" in card
     assert "tokens seen: 4,500" in card
     assert "| mtbench | 4 | 2.50 |" in card and "python -m speculative.train --config x.yaml" in card
+    assert "- human-written" not in card and "held out" not in card
+    bundle["config"] |= {"human": {"source": "sharegpt", "offset": 2500, "conversations": 2200}, "train_kind": "online"}
+    metrics[-1] |= {"val_acc_0": 0.41, "val_accept_len": 1.66, "val_rows": 7000}
+    card = render_model_card(bundle, draft_cfg, metrics, evaluation)
+    assert "- human-written: 2200 conversations of `sharegpt` (from conversation 2500)" in card and "target online" in card
+    assert "held out (7000 rows never trained on), step 400: acc_0 0.410, simulated accept_len 1.660" in card
 
 
 @pytest.mark.parametrize("name", ["eval_smollm2.yaml", "eval_quick.yaml", "eval_bundle_cpu.yaml", "bundle_smollm2.yaml"])
@@ -158,6 +164,37 @@ def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch
     card = (tmp_path / "b" / "README.md").read_text()
     assert "optimizer steps: 3" in card and "speculative.train" in card
     assert (tmp_path / "specforge_model_card.md").read_text() == card
+
+
+def test_bundle_online_trains_on_human_then_self_distilled_conversations(tmp_path, monkeypatch):
+    """train_kind online + human mix: no prepare stage, the HF target online, the mixed JSONL in data order."""
+    import subprocess
+
+    from speculative.evaluate import bundle as bundle_mod
+
+    def conv(tag: str, i: int) -> dict:
+        return {"messages": [{"role": "user", "content": f"{tag} question {i}"},
+                             {"role": "assistant", "content": f"{tag} answer {i}"}]}
+
+    for name, tag, n in (("people.jsonl", "human", 6), ("own.jsonl", "own", 3)):
+        (tmp_path / name).write_text("".join(json.dumps(conv(tag, i)) + "\n" for i in range(n)))
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, check=False, **kw: calls.append(cmd))
+    cfg = bundle_mod.BundleConfig(
+        out_dir=str(tmp_path / "b"), regenerate={"enabled": False, "source": str(tmp_path / "own.jsonl")},
+        human={"source": str(tmp_path / "people.jsonl"), "offset": 2, "conversations": 3}, train_kind="online",
+        stages=["prepare", "train"])
+    bundle_mod.run_bundle(cfg)
+    (train_cmd,) = calls  # no prepare_hidden_states run
+    mix = tmp_path / "b" / "train_data.jsonl"
+    assert "target_kind=hf" in train_cmd and f"data.source={mix}" in train_cmd
+    assert not any(a.startswith("offline_dir=") for a in train_cmd)
+    rows = [json.loads(line)["messages"][0]["content"] for line in mix.read_text().splitlines()]
+    assert rows == ["human question 2", "human question 3", "human question 4", "own question 0", "own question 1",
+                    "own question 2"]
+    with pytest.raises(ValueError, match="3 asked for"):
+        bundle_mod.run_bundle(cfg.model_copy(update={"human": bundle_mod.HumanDataConfig(
+            source=str(tmp_path / "people.jsonl"), offset=4, conversations=3)}))
 
 
 def test_profile_measures_engine_hf_and_linear_latency():

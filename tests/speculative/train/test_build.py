@@ -60,3 +60,33 @@ def test_init_from_export_keeps_the_function(tmp_path):
                                    src.logits(src(ids, src.project_aux(aux), pos)), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="draft vocab"):
         init_from_export(Eagle3Draft(tiny_draft_config(draft_vocab_size=30)), str(tmp_path / "exp"))
+
+
+def test_head_init_from_target_scores_the_draft_vocab_as_the_target_head_does():
+    """lm_head = the target's head rows of the draft vocab, norm = its final norm: the draft's logits of a
+    hidden state h equal the target's full-vocab logits of h at the draft-vocab ids."""
+    draft = tiny_draft_with_vocab()
+    head, norm = torch.randn(80, 32), torch.rand(32) + 0.5
+    draft.init_head_from_target(head, norm)
+    h = torch.randn(3, 32)
+    normed = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + draft.config.rms_norm_eps) * norm
+    with torch.no_grad():
+        torch.testing.assert_close(draft.logits(h), (normed @ head.t())[:, draft.t2d], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="target head"):
+        draft.init_head_from_target(torch.randn(80, 16), norm)
+
+
+@pytest.mark.parametrize("head_init", ["target", "random"])
+def test_assembled_draft_head_follows_head_init(spec_tiny_target_dir, tmp_path, monkeypatch, head_init):
+    from runtime.config import load_config
+    from speculative.train.build import build_training, target_output_side
+    from speculative.train.config import TrainConfig
+    from tests.speculative.train.test_resume import CONFIG, write_data
+
+    monkeypatch.setenv("LLMSYS_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = load_config(TrainConfig, CONFIG, [f"target.model={spec_tiny_target_dir}", f"head_init={head_init}",
+                                            f"data.source={write_data(tmp_path / 'd.jsonl')}", f"out_dir={tmp_path}"])
+    draft = build_training(cfg).draft
+    head, norm = target_output_side(str(spec_tiny_target_dir))
+    same = torch.equal(draft.lm_head.weight, head[draft.t2d]) and torch.equal(draft.norm.weight, norm)
+    assert same == (head_init == "target")
