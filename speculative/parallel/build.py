@@ -57,7 +57,8 @@ def build_dist_training(cfg: DistTrainConfig) -> DraftTrainer:
         out = Path(cfg.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "data_report.json", {
-            "examples": len(examples), "val_examples": len(val_examples), "skipped": skipped, "target_kind": cfg.target_kind, "world_size": world_size(),
+            "examples": len(examples), "val_examples": len(val_examples), "skipped": skipped,
+            "target_kind": cfg.target_kind, "world_size": world_size(),
             "tp": cfg.parallel.tp, "vocab_cache_key": vocab_key, "draft_vocab_size": draft_cfg.draft_vocab_size,
             "loss_tokens": sum(int(e.loss_mask.sum()) for e in examples)})
     log.info("%s target, world %d (tp %d): %d examples", cfg.target_kind, world_size(), cfg.parallel.tp, len(examples))

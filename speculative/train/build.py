@@ -70,7 +70,7 @@ def target_output_side(model: str) -> tuple[torch.Tensor, torch.Tensor]:
     from speculative.parallel.hf_weights import HFWeights
 
     path = model_dir(model)
-    weights = HFWeights(path)
+    weights = HFWeights(path)  # lm_head() falls back to the embedding when the checkpoint has no head
     tied = bool(getattr(AutoConfig.from_pretrained(str(path)), "tie_word_embeddings", False))
     return weights.lm_head(tied).float(), weights.get("model.norm.weight").float()
 
@@ -130,8 +130,7 @@ def build_training(cfg: TrainConfig) -> TrainingSetup:
     draft_cfg = draft.config
     n_loss = sum(int(e.loss_mask.sum()) for e in examples)
     report = {"conversations": len(convs), "examples": len(examples), "val_examples": len(val_examples),
-              "skipped": dict(skips),
-              "skipped_total": skips.total, "loss_tokens": n_loss,
+              "skipped": dict(skips), "skipped_total": skips.total, "loss_tokens": n_loss,
               "tokens": sum(len(e.input_ids) for e in examples), "vocab_cache_key": vocab_key,
               "draft_vocab_size": draft_cfg.draft_vocab_size, "aux_layer_ids": draft_cfg.aux_layer_ids,
               "draft_trainable_params": sum(p.numel() for p in draft.parameters() if p.requires_grad)}

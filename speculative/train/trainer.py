@@ -179,8 +179,9 @@ class DraftTrainer:
             return {}
         self.draft.eval()
         try:
-            return validate(self.unroll, self.target, self.draft.t2d, self.val_examples, ttt_length=self.cfg.ttt_length,
-                            batch_size=self.cfg.val.batch_size, pad_id=self.schedule.pad_id, device=self.device)
+            return validate(self.unroll, self.target, self.draft.t2d, self.val_examples,
+                            ttt_length=self.cfg.ttt_length, batch_size=self.cfg.val.batch_size,
+                            pad_id=self.schedule.pad_id, device=self.device)
         finally:
             self.draft.train()
 
