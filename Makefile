@@ -4,6 +4,8 @@ SHELL := /bin/bash
 PY ?= .venv/bin/python
 PIP ?= .venv/bin/pip
 export LLMSYS_NO_PROGRESS ?= 0
+# result files of make targets land here (packages default to ./results: they never write into their source tree)
+export LLMSYS_RESULTS_DIR ?= $(CURDIR)/experiments/results
 export VLLM_ENABLE_V1_MULTIPROCESSING ?= 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

@@ -26,7 +26,7 @@ bench-soprag: ## query p50/p95 on a 400-doc index, LLM gate cached -> experiment
 	$(PY) -m sopr_rag.perf --docs 400
 
 # Issue 17: LLM-built Procedure Cards (cards/llm.py), cached per content hash in ~/.cache/llmsys/sopr_rag/card_cache.jsonl.
-SOPRAG_CARDS_CONFIG ?= experiments/configs/soprag/llm_cards.yaml
+SOPRAG_CARDS_CONFIG ?= experiments/configs/sopr_rag/llm_cards.yaml
 
 .PHONY: soprag-index-llm-cards
 

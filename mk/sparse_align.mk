@@ -18,7 +18,7 @@ align-demo: ## SIA demo: steer the real SmolLM2 with a quickly distilled VADER v
 align-eval-small: ## SIA pipeline end to end at toy size: distill, train, all methods (~15 min on loaded 2-core CPU)
 	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --scale small --threads $(SIA_THREADS)
 
-align-eval: ## SIA reported run: distill 200x4 + train on SmolLM2, 50 prompts x all methods + batch-1 timing (see configs/sia/full.yaml for measured time)
+align-eval: ## SIA reported run: distill 200x4 + train on SmolLM2, 50 prompts x all methods + batch-1 timing (see configs/sparse_align/full.yaml for measured time)
 	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --scale full --threads $(SIA_THREADS)
 	$(PY) experiments/figures/sia_reward_vs_cost.py experiments/results/sia_eval_full.json
 
@@ -26,20 +26,20 @@ align-figure: ## SIA reward-vs-cost figure from experiments/results/sia_eval_*.j
 	$(PY) experiments/figures/sia_reward_vs_cost.py experiments/results/sia_eval_full.json
 
 align-eval-harmless: ## SIA harmlessness run with the LLM-judge teacher (Qwen2.5-0.5B if installed; ~20-30 min on loaded 2-core CPU)
-	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sia/harmless.yaml --threads $(SIA_THREADS)
+	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/harmless.yaml --threads $(SIA_THREADS)
 
 # --- issue 14's protocol: SIA = python -m sparse_align <verb> --config <yaml>; every step resumes where it stopped
 SIA_RUN = OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align
-SIA_FULL = --config experiments/configs/sia/full.yaml --threads $(SIA_THREADS)
-SIA_GEMMA = --config experiments/configs/sia/gemma_base.yaml --threads $(SIA_THREADS)
+SIA_FULL = --config experiments/configs/sparse_align/full.yaml --threads $(SIA_THREADS)
+SIA_GEMMA = --config experiments/configs/sparse_align/gemma_base.yaml --threads $(SIA_THREADS)
 
 align-deps: ## second lexicon scorers for the powered evaluation (afinn, textblob; ship their lexicons; ~20 s)
 	$(PIP) install -q afinn textblob
 
 align-powered-smoke: align-deps ## issue-14 protocol end to end on SmolLM2 at toy size (~6-10 min on 2-core CPU)
-	$(SIA_RUN) run-powered --config experiments/configs/sia/powered_smoke.yaml --threads $(SIA_THREADS)
-	$(SIA_RUN) junctions --config experiments/configs/sia/powered_smoke.yaml --threads $(SIA_THREADS)
-	$(SIA_RUN) sweep --config experiments/configs/sia/powered_smoke.yaml --threads $(SIA_THREADS)
+	$(SIA_RUN) run-powered --config experiments/configs/sparse_align/powered_smoke.yaml --threads $(SIA_THREADS)
+	$(SIA_RUN) junctions --config experiments/configs/sparse_align/powered_smoke.yaml --threads $(SIA_THREADS)
+	$(SIA_RUN) sweep --config experiments/configs/sparse_align/powered_smoke.yaml --threads $(SIA_THREADS)
 
 align-distill: ## SmolLM2: 213 train prompts x 8 samples x 24 tokens + candidate targets (~40 min on loaded 2-core CPU)
 	$(SIA_RUN) distill $(SIA_FULL)

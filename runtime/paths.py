@@ -30,7 +30,13 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+RESULTS_ENV_VAR = "LLMSYS_RESULTS_DIR"
+
+
 def results_dir() -> Path:
-    path = repo_root() / "experiments" / "results"
+    """Where result files go when the caller names no path: $LLMSYS_RESULTS_DIR, else ./results under the
+    working directory. An installed package never writes into its source tree; the Makefile points this
+    at experiments/results."""
+    path = Path(os.environ.get(RESULTS_ENV_VAR) or "results")
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -1,6 +1,6 @@
 """SOPRAG settings: one typed config passed explicitly to the index, the experts, the gate and the pipeline.
 
-Defaults are the best settings measured (see sopr_rag/README.md); experiments/configs/soprag/default.yaml
+Defaults are the best settings measured (see sopr_rag/README.md); experiments/configs/sopr_rag/default.yaml
 spells them out.
 """
 

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "posttrain", "powered", "run-powered", "export-head"],
                         help="run = distill + train + evaluate; run-powered = distill + train + powered")
     parser.add_argument("--scale", choices=["small", "full"], default="small",
-                        help="picks experiments/configs/sia/<scale>.yaml when --config is not given")
+                        help="picks experiments/configs/sparse_align/<scale>.yaml when --config is not given")
     parser.add_argument("--config", default=None)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("LLMSYS_THREADS", "1")),
                         help="torch threads (default 1: on a shared CPU more threads spin and run slower)")

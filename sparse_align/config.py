@@ -169,7 +169,7 @@ class PosttrainConfig(StrictModel):
 
 
 class SIAConfig(StrictModel):
-    """Everything `python -m sparse_align` needs; YAML under experiments/configs/sia/."""
+    """Everything `python -m sparse_align` needs; YAML under experiments/configs/sparse_align/."""
 
     name: str = "small"  # results go to experiments/results/sia_eval_<name>.{json,md}
     run_dir: str = ""  # distillation data, checkpoints, value model; default: the cache dir sia/<name>

@@ -1,4 +1,4 @@
-"""CLI: `python -m speculative.prepare_hidden_states --config experiments/configs/specforge/offline_smollm2.yaml`.
+"""CLI: `python -m speculative.prepare_hidden_states --config experiments/configs/speculative/offline_smollm2.yaml`.
 
 Re-running with the same out_dir resumes: intact shards are kept, missing or damaged ones rewritten.
 """

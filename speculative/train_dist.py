@@ -1,4 +1,4 @@
-"""CLI: `torchrun --nproc_per_node=2 -m speculative.train_dist --config experiments/configs/specforge/dist_tiny.yaml`.
+"""CLI: `torchrun --nproc_per_node=2 -m speculative.train_dist --config experiments/configs/speculative/dist_tiny.yaml`.
 
 Also runs as a single process (`python -m speculative.train_dist ...`), e.g. offline training from
 shards with `target_kind=offline offline_dir=...`. Re-running with the same out_dir and world size resumes.

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# result files a test does not place itself go to a scratch folder, never into the checkout
+os.environ.setdefault("LLMSYS_RESULTS_DIR", tempfile.mkdtemp(prefix="llmsys-test-results-"))
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LLMSYS_NO_PROGRESS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,7 +1,7 @@
 """`python -m sopr_rag build-bench`: questions with gold labels from an SOP corpus, by LLM agents.
 
     python -m sopr_rag build-bench --corpus DIR --out bench.jsonl [--backend hf|vllm|openai] \\
-        [--model NAME] [--base-url URL] [--max-docs N] [--spec experiments/configs/soprag/bench_*.yaml]
+        [--model NAME] [--base-url URL] [--max-docs N] [--spec experiments/configs/sopr_rag/bench_*.yaml]
 
 Writes bench.jsonl (the `evaluate` input schema), bench.rejects.jsonl (stage + reason per reject)
 and bench.stats.json (yield per stage).
@@ -66,6 +66,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="asset name / HF folder (hf, vllm) or served model name (openai)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--max-docs", type=int)
-    p.add_argument("--spec", help="BenchSpec YAML (experiments/configs/soprag/bench_*.yaml)")
+    p.add_argument("--spec", help="BenchSpec YAML (experiments/configs/sopr_rag/bench_*.yaml)")
     p.add_argument("--bench-set", action="append", default=[], metavar="KEY=VALUE", help="BenchSpec override")
     p.set_defaults(func=cmd_build_bench)

@@ -2,7 +2,7 @@
 
     python -m sopr_rag evaluate --index IDX --queries Q.jsonl [--queries Q2.jsonl] \\
         --methods soprag,bm25,dense,hybrid,graph [--ablations all] [--corpus DIR] [--utility] \\
-        [--spec experiments/configs/soprag/eval_runbooks.yaml] [--out R.json] [--md R.md]
+        [--spec experiments/configs/sopr_rag/eval_runbooks.yaml] [--out R.json] [--md R.md]
 
 --corpus builds or incrementally updates the index first. --spec is a YAML `EvalSpec` (query sets,
 methods, ablations, utility settings); command-line flags override it.
@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ablations", help="comma list or 'all': no-pruning,uniform-gate,-entity,-causal,-flow,"
                                        "oracle-intent")
     p.add_argument("--utility", action="store_true", help="also answer + judge (LLM; slow on CPU)")
-    p.add_argument("--spec", help="EvalSpec YAML (experiments/configs/soprag/eval_*.yaml)")
+    p.add_argument("--spec", help="EvalSpec YAML (experiments/configs/sopr_rag/eval_*.yaml)")
     p.add_argument("--eval-set", action="append", default=[], metavar="KEY=VALUE", help="EvalSpec override")
     p.add_argument("--out", help="results JSON (default experiments/results/rag_eval.json)")
     p.add_argument("--md", help="markdown tables (default: beside the JSON)")

@@ -1,4 +1,4 @@
-"""`python -m speculative.evaluate.bundle --config experiments/configs/specforge/bundle_smollm2.yaml`
+"""`python -m speculative.evaluate.bundle --config experiments/configs/speculative/bundle_smollm2.yaml`
 
 The draft bundle pipeline, each stage resumable and recorded (command line + wall time) in
 <out>/bundle.json:
@@ -65,12 +65,12 @@ class BundleConfig(StrictModel):
     regenerate: RegenConfig = RegenConfig()
     human: HumanDataConfig = HumanDataConfig()
     train_kind: Literal["offline", "online"] = "offline"
-    prepare_config: str = "experiments/configs/specforge/offline_smollm2.yaml"
-    train_config: str = "experiments/configs/specforge/bundle_train_smollm2.yaml"
+    prepare_config: str = "experiments/configs/speculative/offline_smollm2.yaml"
+    train_config: str = "experiments/configs/speculative/bundle_train_smollm2.yaml"
     train_overrides: list[str] = []
     ship_dir: str = ""  # "" = do not ship; else the export (bf16) + SHA256SUMS + model card go there
     init_from: str = ""  # an export to start from when no checkpoint exists (e.g. the shipped draft)
-    eval_config: str = "experiments/configs/specforge/eval_smollm2.yaml"
+    eval_config: str = "experiments/configs/speculative/eval_smollm2.yaml"
     eval_overrides: list[str] = []
     stages: list[Literal["regenerate", "prepare", "train", "ship", "evaluate"]] = [
         "regenerate", "prepare", "train", "ship", "evaluate"]

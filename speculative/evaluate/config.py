@@ -1,4 +1,4 @@
-"""Typed config of `python -m speculative.evaluate` (YAML: experiments/configs/specforge/eval_*.yaml)."""
+"""Typed config of `python -m speculative.evaluate` (YAML: experiments/configs/speculative/eval_*.yaml)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class SweepPoint(StrictModel):
 
 class MethodConfig(StrictModel):
     """One more speculative method, run on every turn right after AR and the main method (same target
-    runner, same prompts): the side-by-side comparison (experiments/configs/specforge/eval_compare.yaml)."""
+    runner, same prompts): the side-by-side comparison (experiments/configs/speculative/eval_compare.yaml)."""
 
     name: str = Field(min_length=1)
     drafter: Literal["eagle3", "lookup", "hybrid"] = "eagle3"

@@ -1,4 +1,4 @@
-"""`python -m speculative.evaluate --config experiments/configs/specforge/eval_smollm2.yaml [k=v ...]`
+"""`python -m speculative.evaluate --config experiments/configs/speculative/eval_smollm2.yaml [k=v ...]`
 
 For every benchmark turn: autoregressive decoding, then speculative decoding (the main EAGLE-3 method, then
 every extra `methods` entry: EAGLE-3 trees, prompt lookup, the hybrid), on the same TargetRunner, back to

@@ -1,4 +1,4 @@
-"""Typed config for `python -m speculative.prepare_hidden_states` (experiments/configs/specforge/offline_*.yaml)."""
+"""Typed config for `python -m speculative.prepare_hidden_states` (experiments/configs/speculative/offline_*.yaml)."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def train_run(config: str, out: Path, nproc: int, overrides: list[str], timeout:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--config", default="experiments/configs/specforge/dist_bench.yaml")
+    ap.add_argument("--config", default="experiments/configs/speculative/dist_bench.yaml")
     ap.add_argument("--out", default=str(results_dir() / "bench_spec_parallel.json"))
     ap.add_argument("--timeout", type=float, default=1800)
     args = ap.parse_args(argv)

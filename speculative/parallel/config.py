@@ -1,4 +1,4 @@
-"""Typed config for `python -m speculative.train_dist` (experiments/configs/specforge/dist_*.yaml)."""
+"""Typed config for `python -m speculative.train_dist` (experiments/configs/speculative/dist_*.yaml)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CLI: `python -m speculative.train --config experiments/configs/specforge/smollm2_sharegpt.yaml [k=v ...]`.
+"""CLI: `python -m speculative.train --config experiments/configs/speculative/smollm2_sharegpt.yaml [k=v ...]`.
 
 Re-running with the same out_dir resumes from its newest checkpoint (after a crash or kill -9).
 """

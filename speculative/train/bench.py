@@ -23,7 +23,7 @@ from runtime.config import load_config
 from runtime.paths import repo_root, results_dir
 from runtime.results import with_provenance
 
-CONFIG = "experiments/configs/specforge/smollm2_sharegpt.yaml"
+CONFIG = "experiments/configs/speculative/smollm2_sharegpt.yaml"
 
 
 def flops_per_token(cfg, target_params_no_embed: int, draft_trainable: int, draft_vocab: int, seq: int) -> dict:

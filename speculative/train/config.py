@@ -1,4 +1,4 @@
-"""Typed config for `python -m speculative.train` (YAML under experiments/configs/specforge/)."""
+"""Typed config for `python -m speculative.train` (YAML under experiments/configs/speculative/)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from sopr_rag.config import SopragConfig
 
 
 def test_shipped_yaml_matches_the_builtin_defaults():
-    assert load_config(SopragConfig, repo_root() / "experiments/configs/soprag/default.yaml") == SopragConfig()
+    assert load_config(SopragConfig, repo_root() / "experiments/configs/sopr_rag/default.yaml") == SopragConfig()
 
 
 def test_overrides_are_validated():

@@ -19,6 +19,6 @@ def test_out_of_range_settings_are_refused_by_name(override, field):
 
 
 def test_shipped_recipe_config_loads():
-    cfg = load_config(DistTrainConfig, "experiments/configs/specforge/bundle_train_smollm2.yaml",
+    cfg = load_config(DistTrainConfig, "experiments/configs/speculative/bundle_train_smollm2.yaml",
                       ["offline_dir=/nowhere"])
     assert cfg.ttt_length == 3 and cfg.data.draft_vocab_size == 8192 and cfg.optim.min_lr_ratio == 0.1
