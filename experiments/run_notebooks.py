@@ -24,7 +24,7 @@ from nbclient.exceptions import CellExecutionError  # noqa: E402
 
 from runtime.checkpoint import atomic_write_text  # noqa: E402
 
-NOTEBOOKS = ("specforge", "soprag", "sia")
+NOTEBOOKS = ("speculative", "sopr_rag", "sparse_align")
 
 
 def execute(name: str, live: str, results: str | None, out_dir: Path, timeout: int) -> Path:

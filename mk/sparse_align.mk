@@ -1,4 +1,5 @@
-# SIA (sparse inference-time alignment): tests, demo, experiments. LLMSYS_THREADS=1 by default: on a
+# SIA (sparse inference-time alignment): tests, demo, experiments. One command grammar:
+# python -m sparse_align <verb> --config FILE [key=value ...]. One torch thread by default (threads=N): on a
 # shared 2-core CPU one torch thread runs ~10x faster than two spinning ones.
 SIA_THREADS ?= 1
 
@@ -13,33 +14,33 @@ test-align-slow: ## SIA vLLM tests: in-process engine + OpenAI server with the p
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow tests/sparse_align
 
 align-demo: ## SIA demo: steer the real SmolLM2 with a quickly distilled VADER value model (~2 min on 2-core CPU)
-	OMP_NUM_THREADS=1 $(PY) -m sparse_align.demo
+	OMP_NUM_THREADS=1 $(PY) -m sparse_align demo
 
 align-eval-small: ## SIA pipeline end to end at toy size: distill, train, all methods (~15 min on loaded 2-core CPU)
-	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --scale small --threads $(SIA_THREADS)
+	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/small.yaml threads=$(SIA_THREADS)
 
 align-eval: ## SIA reported run: distill 200x4 + train on SmolLM2, 50 prompts x all methods + batch-1 timing (see configs/sparse_align/full.yaml for measured time)
-	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --scale full --threads $(SIA_THREADS)
+	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/full.yaml threads=$(SIA_THREADS)
 	$(PY) experiments/figures/sia_reward_vs_cost.py experiments/results/sia_eval_full.json
 
 align-figure: ## SIA reward-vs-cost figure from experiments/results/sia_eval_*.json (~5 s)
 	$(PY) experiments/figures/sia_reward_vs_cost.py experiments/results/sia_eval_full.json
 
 align-eval-harmless: ## SIA harmlessness run with the LLM-judge teacher (Qwen2.5-0.5B if installed; ~20-30 min on loaded 2-core CPU)
-	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/harmless.yaml --threads $(SIA_THREADS)
+	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/harmless.yaml threads=$(SIA_THREADS)
 
 # --- issue 14's protocol: SIA = python -m sparse_align <verb> --config <yaml>; every step resumes where it stopped
 SIA_RUN = OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align
-SIA_FULL = --config experiments/configs/sparse_align/full.yaml --threads $(SIA_THREADS)
-SIA_GEMMA = --config experiments/configs/sparse_align/gemma_base.yaml --threads $(SIA_THREADS)
+SIA_FULL = --config experiments/configs/sparse_align/full.yaml threads=$(SIA_THREADS)
+SIA_GEMMA = --config experiments/configs/sparse_align/gemma_base.yaml threads=$(SIA_THREADS)
 
 align-deps: ## second lexicon scorers for the powered evaluation (afinn, textblob; ship their lexicons; ~20 s)
 	$(PIP) install -q afinn textblob
 
 align-powered-smoke: align-deps ## issue-14 protocol end to end on SmolLM2 at toy size (~6-10 min on 2-core CPU)
-	$(SIA_RUN) run-powered --config experiments/configs/sparse_align/powered_smoke.yaml --threads $(SIA_THREADS)
-	$(SIA_RUN) junctions --config experiments/configs/sparse_align/powered_smoke.yaml --threads $(SIA_THREADS)
-	$(SIA_RUN) sweep --config experiments/configs/sparse_align/powered_smoke.yaml --threads $(SIA_THREADS)
+	$(SIA_RUN) run-powered --config experiments/configs/sparse_align/powered_smoke.yaml threads=$(SIA_THREADS)
+	$(SIA_RUN) junctions --config experiments/configs/sparse_align/powered_smoke.yaml threads=$(SIA_THREADS)
+	$(SIA_RUN) sweep --config experiments/configs/sparse_align/powered_smoke.yaml threads=$(SIA_THREADS)
 
 align-distill: ## SmolLM2: 213 train prompts x 8 samples x 24 tokens + candidate targets (~40 min on loaded 2-core CPU)
 	$(SIA_RUN) distill $(SIA_FULL)

@@ -1,21 +1,24 @@
-"""`python -m runtime.demo`: which offline assets are here, then one real chat turn with SmolLM2."""
+"""`python -m runtime demo`: which offline assets are here, then one real chat turn with SmolLM2."""
 
 from __future__ import annotations
 
-import argparse
 import time
+from typing import Literal
 
 from runtime.assets import asset_status
+from runtime.config import StrictModel, config_from_cli
 from runtime.device import pick_device, set_threads
 from runtime.llm import SamplingParams, make_backend
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m runtime.demo")
-    ap.add_argument("--prompt", default="In two sentences, what is speculative decoding?")
-    ap.add_argument("--backend", default="hf", choices=["hf", "vllm"])
-    ap.add_argument("--max-new-tokens", type=int, default=64)
-    args = ap.parse_args(argv)
+class RuntimeDemoConfig(StrictModel):
+    prompt: str = "In two sentences, what is speculative decoding?"
+    backend: Literal["hf", "vllm"] = "hf"
+    max_new_tokens: int = 64
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = config_from_cli(RuntimeDemoConfig, argv, description=__doc__, example="backend=vllm")
 
     set_threads()
     print("== assets")
@@ -31,7 +34,4 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  assistant: {gen.text.strip()}")
     print(f"  load {t1 - t0:.1f} s, {len(gen.token_ids)} tokens in {t2 - t1:.2f} s "
           f"({len(gen.token_ids) / max(t2 - t1, 1e-9):.1f} tok/s), finish={gen.finish_reason}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,9 @@ SteerMode = Literal["base", "dense", "sia", "random"]
 # entropy over the full vocabulary, and the probability mass outside the top-K (1 - top-K mass)
 Detector = Literal["topk_entropy", "full_entropy", "topk_mass"]
 Task = Literal["sentiment", "sentiment-completion", "harmless", "helpful"]
+# the teacher reward of each task: distillation labels with it and evaluation scores with it
+TEACHER: dict[str, str] = {"sentiment": "vader", "sentiment-completion": "vader", "harmless": "judge",
+                           "helpful": "judge"}
 
 
 class SteerConfig(StrictModel):
@@ -51,7 +55,7 @@ class DistillConfig(StrictModel):
     `candidate_positions > 0`, at that many positions per response the top-K candidates are each scored
     by the teacher on prefix + candidate: the candidate-level (ranking) target."""
 
-    teacher: str | None = None  # None: the task's teacher (eval/tasks.py TEACHER); set, it must be that one
+    teacher: str | None = None  # None: the task's teacher (TEACHER above); set, it must be that one
     num_prompts: int | None = Field(64, ge=1)  # None: every training prompt of the task
     samples_per_prompt: int = Field(4, ge=1)
     max_new_tokens: int | None = Field(48, ge=1)  # None: the evaluation length (eval.max_new_tokens)
@@ -168,11 +172,20 @@ class PosttrainConfig(StrictModel):
     seed: int = 0
 
 
-class SIAConfig(StrictModel):
-    """Everything `python -m sparse_align` needs; YAML under experiments/configs/sparse_align/."""
+def _default_threads() -> int:
+    return int(os.environ.get("LLMSYS_THREADS") or 1)
 
-    name: str = "small"  # results go to experiments/results/sia_eval_<name>.{json,md}
+
+class SIAConfig(StrictModel):
+    """Everything `python -m sparse_align <verb>` needs; the YAML files live under
+    experiments/configs/sparse_align/. Without a config file a verb runs on these defaults: name `default`,
+    every section at its own defaults (mid-size, not a measured setting; the toy run is small.yaml)."""
+
+    name: str = "default"  # result files are sia_<kind>_<name>.{json,md}; the cache dir sia/<name>
     run_dir: str = ""  # distillation data, checkpoints, value model; default: the cache dir sia/<name>
+    results_dir: str | None = None  # result files; None: runtime.paths.results_dir() ($LLMSYS_RESULTS_DIR or ./results)
+    # torch threads; default $LLMSYS_THREADS, else 1 (on a shared CPU more threads spin and run slower)
+    threads: int = Field(default_factory=_default_threads, ge=1)
     value: ValueModelConfig = ValueModelConfig()
     distill: DistillConfig = DistillConfig()
     train: TrainConfig = TrainConfig()
@@ -184,8 +197,6 @@ class SIAConfig(StrictModel):
     @model_validator(mode="after")
     def _teacher_is_the_tasks(self) -> SIAConfig:
         """The pipeline scores with the task's teacher: a different distill.teacher would be recorded and ignored."""
-        from sparse_align.eval.tasks import TEACHER
-
         wanted = TEACHER.get(self.eval.task)
         if self.distill.teacher is not None and self.distill.teacher != wanted:
             raise ValueError(f"distill.teacher '{self.distill.teacher}' is not the teacher of task '{self.eval.task}' "

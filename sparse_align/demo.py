@@ -1,4 +1,4 @@
-"""`python -m sparse_align.demo`: SIA on the real SmolLM2 in about two minutes on a CPU.
+"""`python -m sparse_align demo [threads=N]`: SIA on the real SmolLM2 in about two minutes on a CPU.
 
 Uses the value head shipped in sparse_align/assets (sha256-checked; `python -m sparse_align export-head`
 writes it from a trained run), else the value model of the last `make align-eval` run, else distils a toy
@@ -8,8 +8,13 @@ samples one held-out prompt with base sampling and with SIA, marking the steered
 
 from __future__ import annotations
 
-import torch
+import sys
 
+import torch
+from pydantic import Field
+
+from runtime.assets import load_tokenizer
+from runtime.config import StrictModel, config_from_cli
 from runtime.device import set_threads
 from runtime.paths import cache_dir
 from sparse_align.config import DistillConfig, SteerConfig, TrainConfig, ValueModelConfig
@@ -23,10 +28,13 @@ from sparse_align.value.ship import SHIPPED, load_shipped
 from sparse_align.value.train import train_value_head
 
 
-def main() -> None:
-    from runtime.assets import load_tokenizer
+class DemoConfig(StrictModel):
+    threads: int = Field(1, ge=1)  # torch threads (1: on a shared CPU more threads spin and run slower)
 
-    set_threads(1)
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = config_from_cli(DemoConfig, argv, description=__doc__, example="threads=2")
+    set_threads(cfg.threads)
     model, tok = load_backbone("smollm2-135m-instruct"), load_tokenizer("smollm2-135m-instruct")
     trained = cache_dir("sia/full") / "value_model"
     shipped = load_shipped(model)
@@ -59,7 +67,8 @@ def main() -> None:
         print(f"\n{name}: VADER {vader.score([prompt], [g.text])[0]:+.3f}, steered {g.steered_fraction:.0%}, "
               f"value calls {g.value_calls}, {g.wall_s:.1f}s\n  {marked}")
     print("\n[...] = tokens where SIA steered (junction entropy >= tau)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main(sys.argv[1:]))  # = python -m sparse_align demo

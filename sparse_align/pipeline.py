@@ -1,4 +1,5 @@
-"""The SIA pipeline in order: distillation data -> value model -> evaluation. Used by the CLI."""
+"""The SIA pipeline in order: distillation data -> value model -> evaluation (the verbs in verbs.py run it).
+Artifacts go to the run dir (`run_dir`, default the cache dir sia/<name>), result files to `output_dir`."""
 
 from __future__ import annotations
 
@@ -12,20 +13,35 @@ import torch
 from runtime.assets import load_tokenizer
 from runtime.checkpoint import atomic_write_json
 from runtime.device import pick_device
+from runtime.llm.hf import HFBackend
 from runtime.logging import get_logger, read_jsonl
 from runtime.paths import cache_dir, results_dir
-from sparse_align.config import SIAConfig
-from sparse_align.eval.tasks import COMPLETION_TASKS, TEACHER, split_prompts
+from sparse_align.config import TEACHER, SIAConfig
+from sparse_align.eval.evaluate import EvalContext, run_evaluation
+from sparse_align.eval.report import write_report
+from sparse_align.eval.tasks import COMPLETION_TASKS, split_prompts
+from sparse_align.eval.timing import interleaved_timing
 from sparse_align.rewards import make_reward
 from sparse_align.rewards.llm_judge import LLMJudgeReward
 from sparse_align.runguard import check_key
+from sparse_align.value.data import generate_distill_data
 from sparse_align.value.model import ValueModel, load_backbone
+from sparse_align.value.train import train_value_head, train_value_lora
 
 log = get_logger("sparse_align")
 
 
 def run_dir(cfg: SIAConfig) -> Path:
     path = Path(cfg.run_dir) if cfg.run_dir else cache_dir(f"sia/{cfg.name}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def output_dir(cfg: SIAConfig) -> Path:
+    """Where this run's result files go: `results_dir` of the config, else runtime.paths.results_dir()."""
+    if not cfg.results_dir:
+        return results_dir()
+    path = Path(cfg.results_dir)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -40,18 +56,14 @@ def load_base(cfg: SIAConfig) -> tuple[Any, Any]:
     return model, tok
 
 
-def make_teacher(task: str, model: Any = None, tok: Any = None):
+def make_teacher(task: str):
     name = TEACHER[task]
     if name == "judge":
         return LLMJudgeReward(rubric=task)
     return make_reward(name)
 
 
-def distill(cfg: SIAConfig, model: Any = None, tok: Any = None) -> list[dict[str, Any]]:
-    from sparse_align.value.data import generate_distill_data
-
-    if model is None:
-        model, tok = load_base(cfg)
+def distill(cfg: SIAConfig, model: Any, tok: Any) -> list[dict[str, Any]]:
     prompts = split_prompts(cfg.eval.task, "train", cfg.distill.num_prompts)  # None: every training prompt
     teacher = make_teacher(cfg.eval.task)
     # None: distil at the evaluation length, so V is trained on the prefixes steering will see
@@ -65,11 +77,7 @@ def _distill_key(cfg: SIAConfig, dcfg: Any) -> dict[str, Any]:
     return {"distill": dcfg.model_dump(mode="json"), "task": cfg.eval.task, "backbone": cfg.value.backbone}
 
 
-def train(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, float]:
-    from sparse_align.value.train import train_value_head, train_value_lora
-
-    if model is None:
-        model, tok = load_base(cfg)
+def train(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, float]:
     path = run_dir(cfg) / "distill.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"no distillation data at {path}; run `python -m sparse_align distill` first")
@@ -88,20 +96,14 @@ def train(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, float
     return metrics
 
 
-def evaluate(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, Any]:
-    from runtime.llm.hf import HFBackend
-    from sparse_align.eval.evaluate import EvalContext, run_evaluation
-    from sparse_align.eval.report import write_report
-
-    if model is None:
-        model, tok = load_base(cfg)
+def evaluate(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
     vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
     teacher = make_teacher(cfg.eval.task)
     second = None
     if cfg.eval.second_scorer == "judge" and cfg.eval.task == "sentiment":
         second = LLMJudgeReward(rubric="sentiment", backend=HFBackend(model, tok), model=cfg.value.backbone)
     t0 = time.perf_counter()
-    partial = results_dir() / f"sia_eval_{cfg.name}.partial.json"
+    partial = output_dir(cfg) / f"sia_eval_{cfg.name}.partial.json"
 
     def save_partial(methods: list[dict[str, Any]]) -> None:
         atomic_write_json(partial, {"complete": False, "methods": methods})
@@ -118,25 +120,21 @@ def evaluate(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, An
         "total_wall_s": time.perf_counter() - t0, "device": str(pick_device()),
         "threads": torch.get_num_threads(), "config": cfg.model_dump(mode="json"),
     }
-    out = results_dir()
+    out = output_dir(cfg)
     write_report(result, out / f"sia_eval_{cfg.name}.json", out / f"sia_eval_{cfg.name}.md")
     partial.unlink(missing_ok=True)
     log.info("wrote %s", out / f"sia_eval_{cfg.name}.md")
     return result
 
 
-def timing(cfg: SIAConfig, model: Any = None, tok: Any = None) -> dict[str, Any]:
+def timing(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
     """Interleaved per-token wall time of base / dense / SIA / random at the calibrated taus."""
-    from sparse_align.eval.timing import interleaved_timing
-
-    if model is None:
-        model, tok = load_base(cfg)
     vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
-    eval_json = results_dir() / f"sia_eval_{cfg.name}.json"
+    eval_json = output_dir(cfg) / f"sia_eval_{cfg.name}.json"
     if not eval_json.is_file():
         raise FileNotFoundError(f"{eval_json} missing: run `python -m sparse_align evaluate` first (it calibrates tau)")
     taus = {float(r): t for r, t in json.loads(eval_json.read_text())["taus"].items()}
     res = interleaved_timing(model, tok, vm, cfg.eval, taus)
-    atomic_write_json(results_dir() / f"sia_timing_{cfg.name}.json", {"threads": torch.get_num_threads(), **res})
+    atomic_write_json(output_dir(cfg) / f"sia_timing_{cfg.name}.json", {"threads": torch.get_num_threads(), **res})
     log.info("interleaved timing: %s", res)
     return res

@@ -1,6 +1,6 @@
-"""CLI stages of issue 14's protocol: the powered evaluation, the w sweep, the junction measurement and the
-post-trained stand-in. Each reads the run dir that `distill`/`train` filled (pipeline.py) and writes
-experiments/results/sia_<kind>_<name>.{json,md}."""
+"""The stages of issue 14's protocol: the powered evaluation, the w sweep, the junction measurement, the
+post-trained stand-in and the head export. Each reads the run dir that `distill`/`train` filled (pipeline.py)
+and writes sia_<kind>_<name>.{json,md} to the run's output dir (pipeline.output_dir)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoModelForCausalLM
 
 from runtime.checkpoint import atomic_write_json, atomic_write_text
 from runtime.device import pick_device
+from runtime.llm.hf import HFBackend
 from runtime.logging import get_logger, read_jsonl
-from runtime.paths import results_dir
 from runtime.results import with_provenance
-from sparse_align.config import SIAConfig
+from sparse_align.config import SIAConfig, SteerConfig
+from sparse_align.eval.junctions import measure
 from sparse_align.eval.paired import PairedContext
+from sparse_align.eval.powered import PoweredContext, calibrate_taus, run_powered
+from sparse_align.eval.powered_report import write_powered_report
+from sparse_align.eval.sweep import run_sweep, sweep_lines
 from sparse_align.eval.tasks import prompt_ids, split_prompts
-from sparse_align.pipeline import make_teacher, run_dir
-from sparse_align.value.model import HEAD_FILE, ValueModel
+from sparse_align.pipeline import make_teacher, output_dir, run_dir
+from sparse_align.posttrain import posttrain as posttrain_model
+from sparse_align.rewards import make_reward
+from sparse_align.rewards.llm_judge import LLMJudgeReward
+from sparse_align.value.model import HEAD_FILE, ValueModel, load_backbone
+from sparse_align.value.ship import SHIPPED
+from sparse_align.value.ship import export_head as ship_head
 
 log = get_logger("sparse_align.stages")
 
@@ -32,14 +42,9 @@ def paired_context(cfg: SIAConfig, model: Any, tok: Any, vm: Any, split: str, n:
 
 
 def make_scorers(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
-    from sparse_align.rewards import make_reward
-
     out = {}
     for name in cfg.eval.scorers:
         if name == "judge":
-            from runtime.llm.hf import HFBackend
-            from sparse_align.rewards.llm_judge import LLMJudgeReward
-
             out[name] = LLMJudgeReward(rubric="sentiment", backend=HFBackend(model, tok), model=cfg.value.backbone)
         else:
             out[name] = make_reward(name)
@@ -53,11 +58,8 @@ def _resume_key(cfg: SIAConfig) -> str:
 
 
 def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
-    from sparse_align.eval.powered import PoweredContext, run_powered
-    from sparse_align.eval.powered_report import write_powered_report
-
     vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
-    partial = results_dir() / f"sia_eval_{cfg.name}.partial.json"
+    partial = output_dir(cfg) / f"sia_eval_{cfg.name}.partial.json"
     key = _resume_key(cfg)
     state = json.loads(partial.read_text()) if partial.is_file() else {}
     if state.get("key") != key:
@@ -66,8 +68,6 @@ def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
         log.info("resuming: %d arms already in %s", len(state["arms"]), partial)
     post = None
     if cfg.eval.posttrained:
-        from transformers import AutoModelForCausalLM
-
         post = AutoModelForCausalLM.from_pretrained(str(run_dir(cfg) / "posttrained")).to(pick_device()).eval()
     t0 = time.perf_counter()
     ctx = PoweredContext(paired_context(cfg, model, tok, vm, "eval", cfg.eval.num_prompts),
@@ -84,7 +84,7 @@ def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
             "bootstrap": cfg.eval.bootstrap, "equivalence_margin": cfg.eval.equivalence_margin,
             "total_wall_s": time.perf_counter() - t0, "device": str(pick_device()), "threads": torch.get_num_threads(),
             "seed": cfg.eval.seed, "config": cfg.model_dump(mode="json")}
-    out = results_dir()
+    out = output_dir(cfg)
     write_powered_report(result, meta, out / f"sia_eval_{cfg.name}.json", out / f"sia_eval_{cfg.name}.md")
     partial.unlink(missing_ok=True)
     log.info("wrote %s", out / f"sia_eval_{cfg.name}.md")
@@ -92,7 +92,7 @@ def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
 
 
 def _write(kind: str, cfg: SIAConfig, result: dict[str, Any], md: list[str]) -> Path:
-    path = results_dir() / f"sia_{kind}_{cfg.name}.json"
+    path = output_dir(cfg) / f"sia_{kind}_{cfg.name}.json"
     atomic_write_json(path, with_provenance(result, config=cfg.model_dump(mode="json"), seed=cfg.eval.seed))
     atomic_write_text(path.with_suffix(".md"), "\n".join(md) + "\n")
     log.info("wrote %s", path.with_suffix(".md"))
@@ -100,9 +100,6 @@ def _write(kind: str, cfg: SIAConfig, result: dict[str, Any], md: list[str]) -> 
 
 
 def sweep(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
-    from sparse_align.eval.powered import calibrate_taus
-    from sparse_align.eval.sweep import run_sweep, sweep_lines
-
     vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
     ctx = paired_context(cfg, model, tok, vm, "train", cfg.sweep.num_prompts)
     rates = [r for r in cfg.sweep.rates if r < 1.0]
@@ -115,9 +112,6 @@ def sweep(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
 
 
 def junctions(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
-    from sparse_align.config import SteerConfig
-    from sparse_align.eval.junctions import measure
-
     ctx = paired_context(cfg, model, tok, None, "train", cfg.junctions.num_prompts)
     steer = SteerConfig(mode="base", top_k=cfg.eval.top_k, weight=cfg.eval.weight, max_new_tokens=cfg.eval.max_new_tokens)
     res = measure(model, ctx, steer, cfg.junctions.seeds, cfg.junctions.rates)
@@ -134,22 +128,16 @@ def junctions(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
 
 
 def posttrain(cfg: SIAConfig, model: Any, tok: Any) -> Path:
-    from sparse_align.posttrain import posttrain as run
-    from sparse_align.value.model import load_backbone
-
     rows = read_jsonl(run_dir(cfg) / "distill.jsonl")
     base = load_backbone(cfg.value.backbone).to(pick_device())  # a private copy: LoRA merges into it
-    return run(base, tok, rows, cfg.posttrain, run_dir(cfg) / "posttrained")
+    return posttrain_model(base, tok, rows, cfg.posttrain, run_dir(cfg) / "posttrained")
 
 
 def export_head(cfg: SIAConfig, model: Any, tok: Any) -> Path:
     """Ship the trained head of this run (<= 5 MB) into sparse_align/assets with sha256 + model card."""
-    from sparse_align.value.ship import SHIPPED
-    from sparse_align.value.ship import export_head as run
-
     summary = json.loads((run_dir(cfg) / "train_summary.json").read_text())
     keep = ("val_pairwise_acc", "val_mse", "val_corr", "train_prompts", "val_prompts", "best_step", "steps")
     card = {"run": cfg.name, "teacher": cfg.distill.teacher, "distill": cfg.distill.model_dump(mode="json"),
             **{k: summary.get(k) for k in keep},
             "val_pairwise_by_band": {k: v["acc"] for k, v in (summary.get("val_pairwise_by_band") or {}).items()}}
-    return run(run_dir(cfg) / "value_model", SHIPPED, card)
+    return ship_head(run_dir(cfg) / "value_model", SHIPPED, card)

@@ -13,14 +13,14 @@ export PYTHONPATH=$PWD LLMSYS_NO_PROGRESS=1 MAX_JOBS=16 TORCH_CUDA_ARCH_LIST=9.0
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpu.txt" 2>&1
 $PY -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)" >> "$OUT/gpu.txt" 2>&1
 
-timeout 300 $PY -m runtime.ops.build_dev --cuda --build-dir /tmp/ops_build > "$OUT/build.log" 2>&1
+timeout 300 $PY -m runtime build-ops-dev cuda=true build_dir=/tmp/ops_build > "$OUT/build.log" 2>&1
 echo "build rc=$?" >> "$OUT/build.log"
 eval "$(grep '^export LLMSYS_OPS' "$OUT/build.log")"
 
 timeout 240 $PY -m pytest -q -rs tests/runtime/ops > "$OUT/tests.log" 2>&1
 echo "tests rc=$?" >> "$OUT/tests.log"
 
-timeout 240 $PY -m runtime.ops.bench_gpu --out "$OUT/bench_kernels_gpu.json" > "$OUT/bench.log" 2>&1
+timeout 240 $PY -m runtime bench-kernels-gpu out="$OUT/bench_kernels_gpu.json" > "$OUT/bench.log" 2>&1
 echo "bench rc=$?" >> "$OUT/bench.log"
 
 tail -n 5 "$OUT/gpu.txt" "$OUT/build.log"; tail -n 15 "$OUT/tests.log"; cat "$OUT/bench.log"

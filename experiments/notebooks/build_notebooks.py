@@ -1,5 +1,5 @@
 """Source of the three reproduction notebooks: `python experiments/notebooks/build_notebooks.py` rewrites
-experiments/notebooks/{specforge,soprag,sia}.ipynb (unexecuted); `make notebooks` then executes them.
+experiments/notebooks/{speculative,sopr_rag,sparse_align}.ipynb (unexecuted); `make notebooks` then executes them.
 
 Kept as Python so the notebooks are reviewed as code and cannot drift apart in their shared cells.
 """
@@ -62,7 +62,7 @@ def notebook(title: str, intro: str, live_md: str, live: str, paper_id: str, tab
     return nb
 
 
-SPECFORGE = notebook(
+SPECULATIVE = notebook(
     "SpecForge / EAGLE-3 on SmolLM2-135M (CPU)",
     "Train an EAGLE-3 draft for SmolLM2-135M-Instruct, then measure acceptance length (tau) and wall-clock "
     "speed-up over autoregressive decoding on MT-Bench / HumanEval / ShareGPT.\n\n"
@@ -109,7 +109,7 @@ if name:
     "targets (tau >= 3.5, >= 2x).",
 )
 
-SOPRAG = notebook(
+SOPR_RAG = notebook(
     "SOPRAG: retrieval over standard operating procedures",
     "SOPRAG (entity / causal / flow experts, an LLM gate, procedure pruning) against lexical, dense, hybrid "
     "and graph baselines on the prometheus-operator runbooks (dev and near-twin dev-hard query sets).\n\n"
@@ -152,7 +152,7 @@ if name:
     "best baseline *per query set and group*, so a tie or a loss anywhere shows up as not met.",
 )
 
-SIA = notebook(
+SPARSE_ALIGN = notebook(
     "SIA: sparse inference-time alignment",
     "Steer SmolLM2 with a distilled value model only at the tokens where it matters (20-40% of steps), "
     "against dense steering (every token), random-sparse steering and best-of-N.\n\n"
@@ -165,9 +165,9 @@ if LIVE == "small":
     nbtools.run(["make", "repro-sia", "SCALE=small"], timeout=3 * 3600)
 elif LIVE == "tiny":
     tmp = Path(tempfile.mkdtemp())
-    nbtools.python("-m", "sparse_align", "--scale", "small", "--threads", "1", "distill", "name=nb-tiny",
-                   f"run_dir={tmp}", "distill.num_prompts=2", "distill.samples_per_prompt=2",
-                   "distill.max_new_tokens=8")
+    nbtools.python("-m", "sparse_align", "distill", "--config", "experiments/configs/sparse_align/small.yaml",
+                   "threads=1", "name=nb-tiny", f"run_dir={tmp}", "distill.num_prompts=2",
+                   "distill.samples_per_prompt=2", "distill.max_new_tokens=8")
     samples = [json.loads(line) for line in (tmp / "distill.jsonl").read_text().splitlines() if line.strip()]
     table(["prompt", "SmolLM2 sample", "teacher reward"],
           [(s["prompt"], repr(s["response"]), f"{s['reward']:.3f}") for s in samples])""",
@@ -192,7 +192,7 @@ if name:
 
 
 def main() -> None:
-    for name, nb in (("specforge", SPECFORGE), ("soprag", SOPRAG), ("sia", SIA)):
+    for name, nb in (("speculative", SPECULATIVE), ("sopr_rag", SOPR_RAG), ("sparse_align", SPARSE_ALIGN)):
         nbformat.validate(nb)
         nbformat.write(nb, HERE / f"{name}.ipynb")
         print(HERE / f"{name}.ipynb")

@@ -16,7 +16,8 @@ from runtime.assets.models import (
     model_dir,
     prepare_model,
 )
-from runtime.assets.registry import AssetCorruptError, AssetMissingError, asset_status, list_assets
+from runtime.assets.registry import AssetCorruptError, AssetMissingError
+from runtime.assets.status import asset_status, list_assets
 
 __all__ = [
     "DATASETS", "DEFAULT_MODEL", "MODELS", "AssetCorruptError", "AssetMissingError", "asset_status",

@@ -125,7 +125,7 @@ def model_dir(name: str = DEFAULT_MODEL, *, cache: str | Path | None = None, pre
     if (out / MARKER).is_file():
         return out
     if not prepare:
-        raise AssetMissingError(f"model '{name}' is not prepared in {root}: run `python -m runtime.assets prepare {name}`")
+        raise AssetMissingError(f"model '{name}' is not prepared in {root}: run `python -m runtime prepare names=[{name}]`")
     return prepare_model(name, cache=root)
 
 
@@ -179,7 +179,7 @@ def load_tokenizer(name: str = DEFAULT_MODEL, *, cache: str | Path | None = None
         return AutoTokenizer.from_pretrained(str(path))
     except Exception as err:  # noqa: BLE001 - any load failure means the folder is unusable
         raise AssetCorruptError(f"cannot load tokenizer from {path} ({err}); delete the folder and run "
-                                f"`python -m runtime.assets prepare {name}`") from err
+                                f"`python -m runtime prepare names=[{name}]`") from err
 
 
 def load_model(name: str = DEFAULT_MODEL, *, dtype: Any = None, device: Any = None,
@@ -200,7 +200,7 @@ def load_model(name: str = DEFAULT_MODEL, *, dtype: Any = None, device: Any = No
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
     except Exception as err:  # noqa: BLE001
         raise AssetCorruptError(f"cannot load model from {path} ({err}); delete the folder and run "
-                                f"`python -m runtime.assets prepare {name}`") from err
+                                f"`python -m runtime prepare names=[{name}]`") from err
     return model.to(device).eval()
 
 

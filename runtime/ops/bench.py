@@ -3,15 +3,14 @@
 Each (op, implementation) runs in its own subprocess; peak memory is its high-water RSS during the steps
 (reset through /proc/self/clear_refs once the inputs exist) minus the RSS it had with only the inputs
 allocated (CPU torch has no allocator statistics). Writes
-experiments/results/bench_kernels.json (atomically) and a markdown table next to it.
+<results>/bench_kernels.json (atomically; `out=` or runtime.paths.results_dir()) and a markdown table next to it.
 
-    python -m runtime.ops.bench                       # trainer shapes: N=B*T=4096, H=576, V=32000
-    python -m runtime.ops.bench --rows 512 --vocab 8000 --reps 1   # quick look
+    python -m runtime bench-kernels                   # trainer shapes: N=B*T=4096, H=576, V=32000
+    python -m runtime bench-kernels rows=512 vocab=8000 reps=1   # quick look
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -19,6 +18,8 @@ import sys
 import time
 
 import torch
+
+from runtime.config import StrictModel, config_from_cli
 
 
 def _status_bytes(field: str) -> int:
@@ -87,9 +88,19 @@ def measure_one(op: str, impl: str, rows: int, hidden: int, vocab: int, chunk: i
     return out
 
 
-def run_child(args, op: str, impl: str, rows: int) -> dict:
-    cmd = [sys.executable, "-m", "runtime.ops.bench", "--child", op, impl, "--rows", str(rows), "--hidden",
-           str(args.hidden), "--vocab", str(args.vocab), "--chunk", str(args.chunk), "--reps", str(args.reps)]
+class BenchKernelsConfig(StrictModel):
+    rows: int = 4096
+    hidden: int = 576
+    vocab: int = 32000
+    chunk: int = 2048
+    reps: int = 3
+    out: str | None = None  # JSON path; None: <results_dir>/bench_kernels.json
+    child: list[str] | None = None  # internal: [op, impl] measured in this (child) process
+
+
+def run_child(cfg: BenchKernelsConfig, op: str, impl: str, rows: int) -> dict:
+    cmd = [sys.executable, "-m", "runtime", "bench-kernels", f"child=[{op},{impl}]", f"rows={rows}",
+           f"hidden={cfg.hidden}", f"vocab={cfg.vocab}", f"chunk={cfg.chunk}", f"reps={cfg.reps}"]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return dict(op=op, impl=impl, error=done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
@@ -111,19 +122,12 @@ def markdown(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description="fused ops vs eager torch: time and peak memory")
-    ap.add_argument("--rows", type=int, default=4096)
-    ap.add_argument("--hidden", type=int, default=576)
-    ap.add_argument("--vocab", type=int, default=32000)
-    ap.add_argument("--chunk", type=int, default=2048)
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--out", default=None, help="JSON path (default experiments/results/bench_kernels.json)")
-    ap.add_argument("--child", nargs=2, metavar=("OP", "IMPL"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = config_from_cli(BenchKernelsConfig, argv, description="fused ops vs eager torch: time and peak memory",
+                           example="reps=2 out=bench.json")
     if args.child:
         print(json.dumps(measure_one(*args.child, args.rows, args.hidden, args.vocab, args.chunk, args.reps)))
-        return
+        return 0
 
     from runtime import ops
     from runtime.checkpoint import atomic_write_json, atomic_write_text
@@ -135,18 +139,15 @@ def main() -> None:
     meta = dict(device="cpu", threads=torch.get_num_threads(), torch=torch.__version__, rows=args.rows,
                 load_average_1min_at_start=round(os.getloadavg()[0], 1),
                 hidden=args.hidden, vocab=args.vocab, chunk=args.chunk, reps=args.reps,
-                command=" ".join(["python -m runtime.ops.bench"] + sys.argv[1:]))
+                command=" ".join(["python -m runtime bench-kernels", *(argv or [])]))
     results = []
     for op, impls in (("soft_cross_entropy", ("reference", "cpu")), ("rmsnorm_residual", ("reference", "cpu"))):
         for impl in impls:
             results.append(run_child(args, op, impl, args.rows))
             print(json.dumps(results[-1]), flush=True)
     out = args.out or str(results_dir() / "bench_kernels.json")
-    atomic_write_json(out, with_provenance(dict(meta=meta, results=results), config=vars(args)))
+    atomic_write_json(out, with_provenance(dict(meta=meta, results=results), config=args.model_dump()))
     table = markdown(results, meta)
     atomic_write_text(out.removesuffix(".json") + ".md", table)
     print(table)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

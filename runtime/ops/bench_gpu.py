@@ -8,12 +8,12 @@ device copy bandwidth it measures first. Writes one JSON to --out.
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import torch
 
 from runtime import ops
+from runtime.config import StrictModel, config_from_cli
 
 
 def _time(fn, reps: int) -> float:
@@ -65,15 +65,17 @@ def bench(impl: str, rows: int, hidden: int, vocab: int, dtype: torch.dtype, chu
                 tflops=round(gemms * 2 * rows * hidden * vocab / seconds / 1e12, 1))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=4096)
-    ap.add_argument("--hidden", type=int, default=576)
-    ap.add_argument("--vocab", type=int, default=32000)
-    ap.add_argument("--chunk", type=int, default=8192)
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
+class BenchGpuConfig(StrictModel):
+    rows: int = 4096
+    hidden: int = 576
+    vocab: int = 32000
+    chunk: int = 8192
+    reps: int = 20
+    out: str  # JSON path (required: the GPU script names its $OUT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = config_from_cli(BenchGpuConfig, argv, description=__doc__.splitlines()[0], example="out=$OUT/b.json")
     out = dict(device=torch.cuda.get_device_name(), torch=torch.__version__, copy_gbps=round(copy_bandwidth(), 1),
                shape=dict(rows=args.rows, hidden=args.hidden, vocab=args.vocab, chunk=args.chunk), results=[])
     for dtype in (torch.bfloat16, torch.float32):
@@ -86,7 +88,4 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,4 +1,4 @@
-"""python -m runtime.ops.demo: the fused ops next to the eager reference on a small batch (~10 s on CPU)."""
+"""`python -m runtime ops-demo`: the fused ops next to the eager reference on a small batch (~10 s on CPU)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before the Triton kernels are first imported
 
 from runtime import ops
+from runtime.config import StrictModel, config_from_cli
 from runtime.ops.reference import rmsnorm_residual_reference
 
 
-def main() -> None:
+class OpsDemoConfig(StrictModel):
+    rows: int = 512
+    hidden: int = 576
+    vocab: int = 8000
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = config_from_cli(OpsDemoConfig, argv, description=__doc__, example="vocab=32000")
     torch.manual_seed(0)
-    n, h, v = 512, 576, 8000
+    n, h, v = cfg.rows, cfg.hidden, cfg.vocab
     hidden = torch.randn(n, h, requires_grad=True)
     weight = (torch.randn(v, h) * h ** -0.5).requires_grad_()
     probs = torch.softmax(torch.randn(n, v) * 2, -1)
@@ -46,7 +54,4 @@ def main() -> None:
     want, _ = rmsnorm_residual_reference(x, r, w, 1e-6)
     print(f"rmsnorm_residual [{n},{h}] impl {ops.current_impl('cpu')}: max |fused - reference| = "
           f"{(y - want).abs().max().item():.2e}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,9 +1,12 @@
-"""Prompts per task, split into disjoint train (distillation) and eval parts, and the teacher per task."""
+"""Prompts per task, split into disjoint train (distillation) and eval parts (the teacher per task: config.TEACHER)."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
+
+from runtime.assets import load_dataset
+from sparse_align.steer.decode import render_prompt
 
 SUBJECTS = ["the weather this week", "a train journey", "my new neighbour", "the local library", "a rainy Monday",
             "the office kitchen", "a city bus", "grocery shopping", "a museum visit", "the school term",
@@ -22,7 +25,6 @@ COMPLETION_TEMPLATES = ["Here is what I think about {s}:", "My diary, about {s}:
                         "Let me tell you about {s}.", "Dear friend, I have to tell you about {s}.",
                         "Two sentences about {s}:", "So, {s}.", "Yesterday it was all about {s}, and"]
 
-TEACHER = {"sentiment": "vader", "sentiment-completion": "vader", "harmless": "judge", "helpful": "judge"}
 COMPLETION_TASKS = {"sentiment-completion"}
 
 
@@ -42,8 +44,6 @@ def completion_prompts() -> list[str]:
 
 def prompt_ids(tokenizer: Any, prompt: str, task: str) -> list[int]:
     """Token ids the model sees for a task prompt: chat-templated, or raw text for completion tasks."""
-    from sparse_align.steer.decode import render_prompt
-
     return render_prompt(tokenizer, prompt, completion=task in COMPLETION_TASKS)
 
 
@@ -52,8 +52,6 @@ def task_prompts(task: str) -> list[str]:
         return neutral_prompts()
     if task == "sentiment-completion":
         return completion_prompts()
-    from runtime.assets import load_dataset
-
     if task == "harmless":
         rows = load_dataset("harmbench") + load_dataset("strongreject")
         return [r["prompt"] for r in rows]

@@ -35,6 +35,7 @@ from sparse_align.integrations.settings import check_sampling_compatible, parse_
 from sparse_align.steer.gate import SteerGate
 from sparse_align.steer.junction import junction, steered_logits
 from sparse_align.steer.scorer import SequenceValueScorer
+from sparse_align.value.model import ValueModel
 
 log = logging.getLogger("llmsys.sparse_align.vllm")
 CONFIG_KEY = "sia_value_model"
@@ -93,8 +94,6 @@ class SIAVLLMLogitsProcessor(LogitsProcessor):
             if not self.value_model_path:
                 raise ValueError(f"SIAVLLMLogitsProcessor needs a value model: pass additional_config="
                                  f"{{'{CONFIG_KEY}': <folder>}} or set ${ENV_VAR}")
-            from sparse_align.value.model import ValueModel
-
             try:
                 self._value_model = ValueModel.load(self.value_model_path).to(self.device).eval()
             except Exception as err:  # noqa: BLE001 - name the folder whatever the cause

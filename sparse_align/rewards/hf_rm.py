@@ -6,14 +6,13 @@ from collections.abc import Sequence
 
 import torch
 
+from runtime.device import pick_device
 from sparse_align.rewards.base import RewardModel
 
 
 class HFRewardModel(RewardModel):
     def __init__(self, folder: str, *, device: str | None = None, batch_size: int = 8):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from runtime.device import pick_device
 
         self.device = pick_device(device)
         self.tok = AutoTokenizer.from_pretrained(folder)

@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from runtime.assets import asset_status
+from runtime.llm import make_backend
 from sparse_align.rewards.base import RewardModel
 
 RUBRICS = {
@@ -21,8 +23,6 @@ RUBRICS = {
 
 def default_judge_model() -> str:
     """The larger judge if its asset is installed (make assets-large), else the embedded SmolLM2."""
-    from runtime.assets import asset_status
-
     ok = asset_status().get("qwen2.5-coder-0.5b-instruct") == "ok"
     return "qwen2.5-coder-0.5b-instruct" if ok else "smollm2-135m-instruct"
 
@@ -33,8 +33,6 @@ class LLMJudgeReward(RewardModel):
             raise ValueError(f"unknown rubric '{rubric}'; choose one of {sorted(RUBRICS)}")
         self.question = RUBRICS[rubric]
         if backend is None:
-            from runtime.llm import make_backend
-
             model = model or default_judge_model()
             backend = make_backend("hf", model=model)
         self.backend = backend

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from runtime.assets import load_model
 from runtime.checkpoint import atomic_save_tensors, atomic_write_json
 from sparse_align.config import ValueModelConfig
 
@@ -119,6 +120,4 @@ def load_backbone(name: str, **kw: Any) -> nn.Module:
         from transformers import AutoModelForCausalLM
 
         return AutoModelForCausalLM.from_pretrained(name, **kw).eval()
-    from runtime.assets import load_model
-
     return load_model(name, **kw).eval()

@@ -15,11 +15,11 @@ from runtime.paths import repo_root
 
 RUNNER = repo_root() / "experiments" / "run_notebooks.py"
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
-NOTEBOOKS = ("specforge", "soprag", "sia")
+NOTEBOOKS = ("speculative", "sopr_rag", "sparse_align")
 # what each notebook must show from the synthetic results: its claim table and its figures
-EXPECT = {"specforge": ("| SpecBundle Llama-3.1-8B draft", "3.71", 2),
-          "soprag": ("| SOPRAG beats lexical", "+0.120", 4),
-          "sia": ("| At 20-40% steering", "(small scale)", 1)}
+EXPECT = {"speculative": ("| SpecBundle Llama-3.1-8B draft", "3.71", 2),
+          "sopr_rag": ("| SOPRAG beats lexical", "+0.120", 4),
+          "sparse_align": ("| At 20-40% steering", "(small scale)", 1)}
 
 
 def outputs(nb) -> tuple[str, int, list]:
@@ -49,8 +49,8 @@ def test_committed_notebooks_match_their_source(tmp_path: Path):
         import build_notebooks
     finally:
         sys.path.pop(0)
-    for name, nb in (("specforge", build_notebooks.SPECFORGE), ("soprag", build_notebooks.SOPRAG),
-                     ("sia", build_notebooks.SIA)):
+    for name, nb in (("speculative", build_notebooks.SPECULATIVE), ("sopr_rag", build_notebooks.SOPR_RAG),
+                     ("sparse_align", build_notebooks.SPARSE_ALIGN)):
         committed = nbformat.read(repo_root() / "experiments" / "notebooks" / f"{name}.ipynb", as_version=4)
         assert [c.source for c in committed.cells] == [c.source for c in nb.cells], name
 
@@ -67,9 +67,9 @@ def test_notebooks_show_claims_tables_and_figures(tmp_path: Path):
 @pytest.mark.slow
 def test_notebooks_tiny_live_step(tmp_path: Path):
     nbs = execute(tmp_path, "tiny", NOTEBOOKS)
-    spec, _, _ = outputs(nbs["specforge"])
+    spec, _, _ = outputs(nbs["speculative"])
     assert "cost ratio" in spec
-    rag, _, _ = outputs(nbs["soprag"])
+    rag, _, _ = outputs(nbs["sopr_rag"])
     assert "| SOPRAG top-1 | hit@1 |" in rag and "datacenter/" in rag
-    sia, _, _ = outputs(nbs["sia"])
+    sia, _, _ = outputs(nbs["sparse_align"])
     assert "| SmolLM2 sample | teacher reward |" in sia

@@ -67,7 +67,7 @@ def test_configs_load_and_reject_typos(tmp_path):
     from runtime.paths import repo_root
 
     for scale in ("small", "full"):
-        cfg = load_config(SIAConfig, repo_root() / "experiments" / "configs" / "sia" / f"{scale}.yaml")
+        cfg = load_config(SIAConfig, repo_root() / "experiments" / "configs" / "sparse_align" / f"{scale}.yaml")
         assert cfg.name == scale
     bad = tmp_path / "bad.yaml"
     bad.write_text("eval: {num_promts: 3}\n")

@@ -57,7 +57,7 @@ def test_lexicon_scorers(name):
 
 @pytest.mark.parametrize("name", ["full", "gemma_base", "powered_smoke", "small", "harmless"])
 def test_configs_load(name):
-    cfg = load_config(SIAConfig, repo_root() / "experiments" / "configs" / "sia" / f"{name}.yaml")
+    cfg = load_config(SIAConfig, repo_root() / "experiments" / "configs" / "sparse_align" / f"{name}.yaml")
     assert cfg.name == name
     if name in ("full", "gemma_base"):
         assert cfg.eval.num_prompts >= 100 and cfg.eval.seeds >= 8 and cfg.distill.num_prompts is None
@@ -80,7 +80,8 @@ def test_completion_prompts_and_split(tokenizer):
 def test_cli_rejects_bad_overrides(capsys):
     from sparse_align.__main__ import main
 
-    assert main(["powered", "--scale", "small", "eval.seedz=3"]) == 2
+    small = repo_root() / "experiments" / "configs" / "sparse_align" / "small.yaml"
+    assert main(["powered", "--config", str(small), "eval.seedz=3"]) == 2
     assert "seedz" in capsys.readouterr().err
 
 
