@@ -18,7 +18,7 @@ SETUP_STAMP := .venv/.setup-stamp
 .PHONY: help setup demo test test-fast lint check-cuda assets assets-large clean-cache
 
 help: ## list targets
-	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-36s\033[0m %s\n", $$1, $$2}'
 
 setup: $(SETUP_STAMP) ## venv + torch 2.13 CPU + project [dev,serve] + csrc CPU ops + offline assets (~6 min first time, idempotent)
 
@@ -45,9 +45,8 @@ DEMO_PACKAGES := speculative sopr_rag sparse_align
 demo: setup ## the main job on embedded defaults: real SmolLM2 chat, then each package's demo (~6 min)
 	$(PY) -m runtime demo
 	$(PY) -m runtime ops-demo
-	@for pkg in $(DEMO_PACKAGES); do \
-		if [ -f $$pkg/demo.py ]; then echo "== $$pkg demo"; $(PY) -m $$pkg.demo || exit 1; fi; done
-	$(PY) -m speculative.decode.demo
+	@for pkg in $(DEMO_PACKAGES); do echo "== $$pkg demo"; $(PY) -m $$pkg demo || exit 1; done
+	$(PY) -m speculative decode-demo
 
 test: setup ## the whole test suite (~15 min on 2 cores)
 	$(PY) -m pytest -q -x --durations=15 tests

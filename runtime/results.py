@@ -1,6 +1,6 @@
-"""Experiment result files: one JSON per experiment under experiments/results/, with provenance.
+"""Experiment result files: one JSON per experiment under the results folder (`runtime.paths.results_dir()`, or the path a caller names), with provenance.
 
-Every experiment writes `experiments/results/<name>.json` through `write_result`, so each file carries
+Every experiment writes `<results>/<name>.json` through `write_result`, so each file carries
 the config, versions, git commit, seed, machine and wall time next to its metrics; figure scripts and the
 report read only these files.
 """

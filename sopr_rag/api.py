@@ -23,7 +23,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sopr_rag.cli import exits_2_on_error, parse_verb_args, settings, verb_parser
 from sopr_rag.config import ServeConfig, SopragConfig
+from sopr_rag.index import SopIndex
+from sopr_rag.retrievers import METHODS, make_retriever
 
 MAX_QUERY_CHARS = 2000
 
@@ -41,7 +44,7 @@ def _not_blank(v: str) -> str:
 class SearchRequest(_Strict):
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
     top_k: int = Field(10, ge=1, le=100)
-    method: Literal["soprag", "bm25", "bm25-chunk", "dense", "hybrid", "graph"] = "soprag"
+    method: Literal[METHODS] = "soprag"  # the registry's names (sopr_rag/retrievers.py)
 
     _query_not_blank = field_validator("query")(_not_blank)
 
@@ -198,9 +201,6 @@ class GenerationWorker:
 
 # ----------------------------------------------------------------------------- app
 def create_app(index_dir: str | Path, cfg: SopragConfig | None = None, index: Any = None) -> FastAPI:
-    from sopr_rag.cli import make_retriever
-    from sopr_rag.index import SopIndex
-
     cfg = cfg or SopragConfig()
     serve: ServeConfig = cfg.serve
     index = index if index is not None else SopIndex.load(index_dir)
@@ -243,3 +243,18 @@ def create_app(index_dir: str | Path, cfg: SopragConfig | None = None, index: An
         return AskResponse(**out)
 
     return app
+
+
+@exits_2_on_error
+def serve(argv: list[str]) -> int:
+    """Verb `python -m sopr_rag serve --index INDEX_DIR [--host H] [--port P] [--config FILE] [key=value ...]`."""
+    ap = verb_parser("serve", "HTTP API over one index: POST /search, POST /ask, GET /health (OpenAPI at /docs);\n"
+                              "the serve.* keys bound request bodies and answer generation.")
+    ap.add_argument("--index", required=True, help="index folder (fixed for the server's lifetime)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8080)
+    args = parse_verb_args(ap, argv)
+    import uvicorn  # only the server process needs it
+
+    uvicorn.run(create_app(args.index, settings(args)), host=args.host, port=args.port)
+    return 0

@@ -1,72 +1,111 @@
-"""`python -m sopr_rag {index,search,ask,serve}`; eval/bench subcommands plug in via register(subparsers).
+"""Verbs `index`, `search`, `ask` of `python -m sopr_rag`, and the command line every sopr_rag verb shares.
 
-    python -m sopr_rag index CORPUS_DIR --out INDEX_DIR          (re-run = incremental update)
+    python -m sopr_rag index CORPUS_DIR --out INDEX_DIR [--config FILE] [key=value ...]   (re-run = update)
     python -m sopr_rag search --index INDEX_DIR --queries Q.jsonl --top-k 10 --out R.jsonl [--method soprag]
     python -m sopr_rag ask --index INDEX_DIR "pump B is cavitating after the filter swap, what next?"
-    python -m sopr_rag serve --index INDEX_DIR --port 8080
+
+Every verb takes `--config FILE` (a SopragConfig YAML) and dotted `key=value` overrides, anywhere on the
+line after the verb's own positional arguments; `<verb> --help` lists every config key with its default.
+The verb list lives in sopr_rag/__main__.py. The index, the pipeline and the method registry pull in
+torch and faiss; the verbs import them when they run, so `<verb> --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import functools
 import json
 import os
+import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from runtime.config import ConfigError, load_config
+from pydantic import BaseModel
+
+from runtime.config import config_keys, load_config
+from runtime.llm import make_backend
 from runtime.logging import get_logger
+from runtime.paths import cache_dir
+from sopr_rag.cards.llm import make_card_builder
 from sopr_rag.config import SopragConfig
+from sopr_rag.ingest.llm_extract import LLMExtractor
+from sopr_rag.ingest.loader import IngestLimits
 
 log = get_logger("sopr_rag.cli")
-PLUGIN_MODULES = ("sopr_rag.eval.cli", "sopr_rag.bench.cli")
-
-
-def load_settings(args: argparse.Namespace) -> SopragConfig:
-    return load_config(SopragConfig, args.config, args.set)
-
-
-def make_retriever(method: str, index: Any, cfg: SopragConfig) -> Any:
-    """SOPRAG itself or any baseline registered in sopr_rag.baselines."""
-    if method == "soprag":
-        from sopr_rag.pipeline import SopragRetriever
-
-        return SopragRetriever(index, cfg)
-    from sopr_rag.baselines import get_retriever
-
-    return get_retriever(method, index)
-
-
-def cmd_index(args: argparse.Namespace) -> int:
-    from sopr_rag.index import SopIndex
-
-    extractor = None
-    if args.llm_extract:  # optional: enrich rule-based parsing with LLM-extracted fields (cached per hash)
-        from runtime.llm import make_backend
-        from runtime.paths import cache_dir
-        from sopr_rag.ingest.llm_extract import LLMExtractor
-
-        gate = load_settings(args).gate
-        kw = {"base_url": gate.base_url} if gate.backend == "openai" and gate.base_url else {}
-        extractor = LLMExtractor(make_backend(gate.backend, model=gate.model, **kw),
-                                 str(cache_dir("sopr_rag") / "extract_cache.jsonl"))
-    from sopr_rag.cards.llm import make_card_builder  # --set cards.mode=llm: LLM Procedure Cards (cached)
-    from sopr_rag.ingest.loader import IngestLimits
-
-    settings = load_settings(args)
-    cards = make_card_builder(settings.cards)
-    _, report = SopIndex.build(args.corpus, args.out, extractor=extractor, card_builder=cards,
-                               limits=IngestLimits.of(settings.ingest))
-    print(json.dumps({"added": len(report.added), "changed": len(report.changed), "removed": len(report.removed),
-                      "repaired": report.repaired, "skipped": report.skipped, "telemetry": report.telemetry},
-                     indent=2))
-    return 0
-
-
+PROG = "python -m sopr_rag"
 MAX_TOP_K = 1000
+
+
+# ----------------------------------------------------------------------------- the shared command line
+def _keys_section(title: str, cls: type[BaseModel]) -> str:
+    keys = config_keys(cls)
+    width = max((len(k) for k, _ in keys), default=0)
+    return title + ":\n" + "\n".join(f"  {k:<{width}}  {d}" for k, d in keys)
+
+
+class VerbParser(argparse.ArgumentParser):
+    overrides_help = ""  # what the verb's key=value overrides set (see verb_parser)
+
+
+def verb_parser(verb: str, description: str, *, config: bool = True, spec: type[BaseModel] | None = None,
+                spec_required: bool = False) -> VerbParser:
+    """A verb's parser: `--config` (SopragConfig) unless `config=False`, `--spec` when the verb also reads a
+    job spec (EvalSpec, BenchSpec); the help lists every key of both. The verb adds its own flags and
+    positional arguments, then calls `parse_verb_args`, which adds the `key=value` overrides last."""
+    sections = []
+    if config:
+        sections.append(_keys_section("config keys (SopragConfig: --config FILE, then key=value), default",
+                                      SopragConfig))
+    if spec is not None:
+        sections.append(_keys_section(f"spec keys ({spec.__name__}: --spec FILE, then key=value), default", spec))
+    ap = VerbParser(prog=f"{PROG} {verb}", description=description, epilog="\n\n".join(sections),
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    sets = [name for name, on in (("SopragConfig", config), (spec.__name__ if spec else "", spec)) if on]
+    ap.overrides_help = (f"dotted overrides of the {' or the '.join(sets)} keys listed below, applied after the file"
+                         + (f"; one whose first key is an {spec.__name__} field sets the spec" if config and spec
+                            else ""))
+    if config:
+        ap.add_argument("--config", help="SOPRAG YAML config (default: the built-in best settings)")
+    if spec is not None:
+        ap.add_argument("--spec", required=spec_required, help=f"{spec.__name__} YAML")
+    return ap
+
+
+def parse_verb_args(ap: VerbParser, argv: list[str]) -> argparse.Namespace:
+    ap.add_argument("overrides", nargs="*", metavar="key=value", help=ap.overrides_help)
+    return ap.parse_intermixed_args(argv)  # flags and overrides may come in any order
+
+
+def split_overrides(overrides: list[str], spec: type[BaseModel]) -> tuple[list[str], list[str]]:
+    """(SopragConfig overrides, `spec` overrides): an override goes to the spec when its first key is one of
+    the spec's fields (the two classes share no top-level key; a test checks it)."""
+    mine = [o for o in overrides if o.split("=", 1)[0].split(".", 1)[0].strip() in spec.model_fields]
+    return [o for o in overrides if o not in mine], mine
+
+
+def settings(args: argparse.Namespace, overrides: list[str] | None = None) -> SopragConfig:
+    return load_config(SopragConfig, args.config, args.overrides if overrides is None else overrides)
+
+
+def command_line(verb: str, argv: list[str]) -> str:
+    """How a result file records the command that wrote it."""
+    return f"{PROG} {verb} {shlex.join(argv)}".rstrip()
+
+
+def exits_2_on_error(fn: Callable[[list[str]], int]) -> Callable[[list[str] | None], int]:
+    """A verb: a missing file or a bad value (ConfigError included) is one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def verb(argv: list[str] | None = None) -> int:
+        try:
+            return int(fn(list(argv or [])) or 0)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+
+    return verb
 
 
 def top_k_arg(raw: str) -> int:
@@ -80,6 +119,34 @@ def top_k_arg(raw: str) -> int:
     return value
 
 
+# ----------------------------------------------------------------------------- index
+@exits_2_on_error
+def index(argv: list[str]) -> int:
+    ap = verb_parser("index", "Build or incrementally update an index from a corpus folder.")
+    ap.add_argument("corpus", help="SOP folder (Markdown / text files)")
+    ap.add_argument("--out", required=True, help="index folder; re-running updates it incrementally")
+    ap.add_argument("--llm-extract", action="store_true",
+                    help="also extract triggers/causes/entities with the LLM (gate.backend/model settings)")
+    args = parse_verb_args(ap, argv)
+    cfg = settings(args)
+    from sopr_rag.index import SopIndex  # torch, faiss
+
+    extractor = None
+    if args.llm_extract:  # optional: enrich rule-based parsing with LLM-extracted fields (cached per hash)
+        gate = cfg.gate
+        kw = {"base_url": gate.base_url} if gate.backend == "openai" and gate.base_url else {}
+        extractor = LLMExtractor(make_backend(gate.backend, model=gate.model, **kw),
+                                 str(cache_dir("sopr_rag") / "extract_cache.jsonl"))
+    cards = make_card_builder(cfg.cards)  # cards.mode=llm: LLM Procedure Cards (cached)
+    _, report = SopIndex.build(args.corpus, args.out, extractor=extractor, card_builder=cards,
+                               limits=IngestLimits.of(cfg.ingest))
+    print(json.dumps({"added": len(report.added), "changed": len(report.changed), "removed": len(report.removed),
+                      "repaired": report.repaired, "skipped": report.skipped, "telemetry": report.telemetry},
+                     indent=2))
+    return 0
+
+
+# ----------------------------------------------------------------------------- search
 def _query_record(rec: object) -> dict:
     """A query line: an object with a string or integer `id` and a non-blank string `query`."""
     if not isinstance(rec, dict):
@@ -107,12 +174,22 @@ def read_queries(path: str) -> tuple[list[dict], int]:
     return good, bad
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from sopr_rag.index import SopIndex
+@exits_2_on_error
+def search(argv: list[str]) -> int:
+    ap = verb_parser("search", "Batch search: queries JSONL -> results JSONL (one line per query).")
+    ap.add_argument("--index", required=True, help="index folder")
+    ap.add_argument("--queries", required=True, help="JSONL, one {\"id\", \"query\"} per line")
+    ap.add_argument("--top-k", type=top_k_arg, default=10, help=f"hits per query, 1..{MAX_TOP_K}")
+    ap.add_argument("--out", required=True, help="results JSONL")
+    ap.add_argument("--method", default="soprag", help="soprag (default) or a baseline: bm25|bm25-chunk|dense|hybrid|"
+                                                       "graph (sopr_rag/retrievers.py)")
+    args = parse_verb_args(ap, argv)
+    cfg = settings(args)
+    from sopr_rag.index import SopIndex  # torch, faiss
+    from sopr_rag.retrievers import check_method, make_retriever
 
-    cfg = load_settings(args)
-    index = SopIndex.load(args.index)
-    retriever = make_retriever(args.method, index, cfg)
+    check_method(args.method)
+    retriever = make_retriever(args.method, SopIndex.load(args.index), cfg)
     queries, bad = read_queries(args.queries)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -132,14 +209,23 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
-    from sopr_rag.index import SopIndex
-    from sopr_rag.pipeline import SopragRetriever
-
-    cfg = load_settings(args)
+# ----------------------------------------------------------------------------- ask
+@exits_2_on_error
+def ask(argv: list[str]) -> int:
+    ap = verb_parser("ask", "Answer one question with the cited steps of the best procedures;\n"
+                            "answer.generate=true also writes an LLM answer grounded in them.")
+    ap.add_argument("question")
+    ap.add_argument("--index", required=True, help="index folder")
+    ap.add_argument("--top-k", type=top_k_arg, default=3, help=f"procedures, 1..{MAX_TOP_K}")
+    ap.add_argument("--json", action="store_true", help="print the answer as JSON")
+    args = parse_verb_args(ap, argv)
+    cfg = settings(args)
     if not args.question.strip():
         raise ValueError("the question must contain a non-space character")
-    answer = SopragRetriever(SopIndex.load(args.index), cfg).answer(args.question, args.top_k, args.generate)
+    from sopr_rag.index import SopIndex  # torch, faiss
+    from sopr_rag.pipeline import SopragRetriever
+
+    answer = SopragRetriever(SopIndex.load(args.index), cfg).answer(args.question, args.top_k)
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0
@@ -154,69 +240,3 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if answer["answer"]:
         print("\nAnswer (generated from the steps above):\n" + answer["answer"])
     return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from sopr_rag.api import create_app
-
-    uvicorn.run(create_app(args.index, load_settings(args)), host=args.host, port=args.port)
-    return 0
-
-
-def _add_settings(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, help="SOPRAG YAML config (default: built-in best settings)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sopr_rag", description="SOPRAG: retrieval over SOPs")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("index", help="build or incrementally update an index from a corpus folder")
-    p.add_argument("corpus")
-    p.add_argument("--out", required=True)
-    p.add_argument("--llm-extract", action="store_true",
-                   help="also extract triggers/causes/entities with the LLM (gate.backend/model settings)")
-    _add_settings(p)
-    p.set_defaults(func=cmd_index)
-    p = sub.add_parser("search", help="batch search: queries JSONL -> results JSONL")
-    p.add_argument("--index", required=True)
-    p.add_argument("--queries", required=True)
-    p.add_argument("--top-k", type=top_k_arg, default=10, help=f"hits per query, 1..{MAX_TOP_K}")
-    p.add_argument("--out", required=True)
-    p.add_argument("--method", default="soprag", help="soprag (default) or a baseline: bm25|dense|hybrid|graph")
-    _add_settings(p)
-    p.set_defaults(func=cmd_search)
-    p = sub.add_parser("ask", help="answer one question with cited steps")
-    p.add_argument("question")
-    p.add_argument("--index", required=True)
-    p.add_argument("--top-k", type=top_k_arg, default=3, help=f"procedures, 1..{MAX_TOP_K}")
-    p.add_argument("--generate", action="store_true", help="also write an LLM answer grounded in the steps")
-    p.add_argument("--json", action="store_true")
-    _add_settings(p)
-    p.set_defaults(func=cmd_ask)
-    p = sub.add_parser("serve", help="HTTP API (FastAPI) over one index")
-    p.add_argument("--index", required=True)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    _add_settings(p)
-    p.set_defaults(func=cmd_serve)
-    for name in PLUGIN_MODULES:  # the eval/bench owners add their subcommands without editing this file
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name and name.startswith(err.name):
-                continue
-            raise
-        module.register(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2

@@ -86,7 +86,7 @@ class FusionConfig(StrictModel):
     @field_validator("voters", "expert_votes", mode="after")
     @classmethod
     def _fill_defaults(cls, v: dict, info) -> dict:
-        """A partial override (--set fusion.voters.card_dense=0) keeps the other defaults."""
+        """A partial override (fusion.voters.card_dense=0) keeps the other defaults."""
         base = DEFAULT_VOTERS if info.field_name == "voters" else DEFAULT_EXPERT_VOTES
         if any(w < 0 for w in v.values()):
             raise ValueError(f"{info.field_name} weights must be >= 0")

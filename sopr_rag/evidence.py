@@ -27,6 +27,7 @@ from typing import Any
 from sopr_rag.baselines.base import BaselineConfig, best_per_doc
 from sopr_rag.config import FusionConfig
 from sopr_rag.experts.base import Query
+from sopr_rag.retrieval.embedder import Embedder
 from sopr_rag.retrieval.fusion import by_score
 
 LEXICAL = ("bm25", "card_bm25")
@@ -60,9 +61,8 @@ class Evidence:
         self._dense: Any = None
 
     def _open(self) -> None:
-        from sopr_rag.baselines.dense import DenseRetriever
+        from sopr_rag.baselines.dense import DenseRetriever  # faiss, loaded when a query first needs it
         from sopr_rag.baselines.lexical import BM25Retriever
-        from sopr_rag.retrieval.embedder import Embedder
 
         bcfg = BaselineConfig()
         embed = self.index.embed_fn

@@ -1,15 +1,18 @@
-"""`python -m sopr_rag.perf` (make bench-soprag): query latency of SOPRAG on a 400-document index.
+"""Verb `python -m sopr_rag perf [--docs 400] [--out FILE] [--config FILE] [key=value ...]` (make bench-sopr_rag):
+query latency of SOPRAG on a 400-document index.
 
 The corpus is synthetic but shaped like the real thing: the fixture SOPs replicated across sites,
 each copy with its own site, equipment numbers and title, so cards, entity/causal/flow graphs and
 FAISS/BM25 have 400 documents' worth of entries. The index lives in the runtime cache and is updated
 incrementally, so re-runs skip the embedding. The gate runs in LLM mode (embedded SmolLM2) and its
 cache is warmed in an untimed first pass: timed queries see the gate cached, as the target states.
+Unless the config or an override sets them, gate.mode is llm and gate.cache_path lies beside the index;
+`gate.mode=rules` times the cue-word gate instead. The result JSON goes to --out, else
+$LLMSYS_RESULTS_DIR/bench_soprag.json (runtime.paths.results_dir()).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -23,10 +26,11 @@ import torch
 from runtime.checkpoint import atomic_write_json, atomic_write_text
 from runtime.paths import cache_dir, repo_root, results_dir
 from runtime.results import with_provenance
-from sopr_rag.config import SopragConfig
+from sopr_rag.cli import command_line, exits_2_on_error, parse_verb_args, settings, verb_parser
 from sopr_rag.index import SopIndex
 from sopr_rag.ingest import list_documents
 from sopr_rag.pipeline import SopragRetriever
+from sopr_rag.retrieval.embedder import get_model
 
 FIXTURES = repo_root() / "tests" / "fixtures"
 _EQUIPMENT_ID = re.compile(r"\b([A-Z]{1,5})-(\d)\b")
@@ -55,8 +59,6 @@ def make_corpus(out: Path, n_docs: int) -> Path:
 
 def uncached_embed(texts) -> np.ndarray:
     """MiniLM without the per-process text cache: every timed query pays its real encoding cost."""
-    from sopr_rag.retrieval.embedder import get_model
-
     vecs = get_model().encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
     return np.asarray(vecs, dtype=np.float32)
 
@@ -66,15 +68,16 @@ def bench_queries() -> list[str]:
     return base + [f"{q} (site {i % 7})" for i, q in enumerate(base)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=int, default=400)
-    parser.add_argument("--gate", choices=["llm", "rules"], default="llm")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the query set")
-    parser.add_argument("--out", default=str(results_dir() / "bench_soprag.json"))
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; 1 = one query per core, no OpenMP spin on a shared box")
-    args = parser.parse_args(argv)
+@exits_2_on_error
+def perf(argv: list[str]) -> int:
+    ap = verb_parser("perf", "Query latency of SOPRAG (p50/p95, per stage) on a synthetic index of --docs SOPs.")
+    ap.add_argument("--docs", type=int, default=400)
+    ap.add_argument("--repeats", type=int, default=3, help="timed passes over the query set")
+    ap.add_argument("--out", help="result JSON (default: $LLMSYS_RESULTS_DIR/bench_soprag.json)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads; 1 = one query per core, no OpenMP spin on a shared box")
+    args = parse_verb_args(ap, argv)
+    cfg = settings(args)
     torch.set_num_threads(args.threads)
 
     work = cache_dir("sopr_rag/bench_latency")
@@ -82,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     index, report = SopIndex.build(corpus, work / f"index_{args.docs}")
     build_s = time.perf_counter() - t0
-    cfg = SopragConfig.model_validate({"gate": {"mode": args.gate, "cache_path": str(work / "gate_cache.jsonl")}})
+    if "mode" not in cfg.gate.model_fields_set:  # the target is stated for the LLM gate
+        cfg.gate.mode = "llm"
+    if "cache_path" not in cfg.gate.model_fields_set:
+        cfg.gate.cache_path = str(work / "gate_cache.jsonl")
     index.embed_fn = uncached_embed  # repeated timed queries must not hit the embedding cache
     retriever = SopragRetriever(index, cfg)
     queries = bench_queries()
@@ -102,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     pct = lambda xs, p: round(float(np.percentile(xs, p)), 2)  # noqa: E731
     result = {
         "what": "SOPRAG query latency, gate cached, top_k=10",
-        "command": "make bench-soprag  (python -m sopr_rag.perf)",
-        "documents": len(index), "queries_timed": len(total), "gate_mode": args.gate,
+        "command": command_line("perf", argv),
+        "documents": len(index), "queries_timed": len(total), "gate_mode": cfg.gate.mode,
         "gate_llm_calls_during_timing": retriever.gate.stats["llm_calls"] - llm_calls_warm,
         "p50_ms": pct(total, 50), "p95_ms": pct(total, 95), "max_ms": round(max(total), 2),
         "stage_p95_ms": {k: pct(v, 95) for k, v in stages.items() if k != "total"},
@@ -112,10 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version(),
                     "torch_threads": torch.get_num_threads()},
     }
-    atomic_write_json(args.out, with_provenance(result, config=vars(args), seed=0))
+    out = args.out or results_dir() / "bench_soprag.json"
+    atomic_write_json(out, with_provenance(result, config={**vars(args), "soprag": cfg.model_dump(mode="json")},
+                                           seed=0))
     print(json.dumps({k: result[k] for k in ("documents", "p50_ms", "p95_ms", "meets_target", "stage_p95_ms")}))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

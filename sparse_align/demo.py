@@ -1,14 +1,12 @@
 """`python -m sparse_align demo [threads=N]`: SIA on the real SmolLM2 in about two minutes on a CPU.
 
 Uses the value head shipped in sparse_align/assets (sha256-checked; `python -m sparse_align export-head`
-writes it from a trained run), else the value model of the last `make align-eval` run, else distils a toy
+writes it from a trained run), else the value model of the last `make sparse_align-eval` run, else distils a toy
 one from VADER on 4 prompts (it shows the pipeline, not a good value model). Then it
 samples one held-out prompt with base sampling and with SIA, marking the steered junction tokens.
 """
 
 from __future__ import annotations
-
-import sys
 
 import torch
 from pydantic import Field
@@ -68,7 +66,3 @@ def main(argv: list[str] | None = None) -> int:
               f"value calls {g.value_calls}, {g.wall_s:.1f}s\n  {marked}")
     print("\n[...] = tokens where SIA steered (junction entropy >= tau)")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))  # = python -m sparse_align demo

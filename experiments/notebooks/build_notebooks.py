@@ -66,19 +66,18 @@ SPECULATIVE = notebook(
     "SpecForge / EAGLE-3 on SmolLM2-135M (CPU)",
     "Train an EAGLE-3 draft for SmolLM2-135M-Instruct, then measure acceptance length (tau) and wall-clock "
     "speed-up over autoregressive decoding on MT-Bench / HumanEval / ShareGPT.\n\n"
-    "* `make repro-specforge SCALE=small`: small draft + quick eval -> `spec_eval_small.json` (~1 h on 2 cores)\n"
-    "* `make repro-specforge SCALE=full`: `spec-bundle` (train, export, full eval) + kernel bench -> "
+    "* `make repro-speculative SCALE=small`: small draft + quick eval -> `spec_eval_small.json` (~1 h on 2 cores)\n"
+    "* `make repro-speculative SCALE=full`: `speculative-bundle` (train, export, full eval) + kernel bench -> "
     "`spec_eval.json`, `bench_kernels.json` (about a day on 2 cores); the report quotes these.",
     "`tiny` (CI): profile the real target's verify latency for 1 vs 4 tokens. A draft chain only pays off "
     "when tau exceeds this cost ratio, which is why the CPU speed-up target is stated beside tau. "
-    "`small` runs the whole small-scale pipeline (`make repro-specforge SCALE=small`).",
+    "`small` runs the whole small-scale pipeline (`make repro-speculative SCALE=small`).",
     """\
 if LIVE == "small":
-    nbtools.run(["make", "repro-specforge", "SCALE=small"], timeout=6 * 3600)
+    nbtools.run(["make", "repro-speculative", "SCALE=small"], timeout=6 * 3600)
 elif LIVE == "tiny":
     out = Path(tempfile.mkdtemp()) / "profile.json"
-    nbtools.python("-m", "speculative.evaluate.profile", "--context", "16", "--sizes", "1,4", "--repeats", "2",
-                   "--out", str(out))
+    nbtools.python("-m", "speculative", "profile", "context=16", "sizes=[1,4]", "repeats=2", f"out={out}")
     prof = json.loads(out.read_text())
     ratio = prof["cost_ratio_vs_1"]["4"]
     print(f"verify 1 token: {prof['engine_verify_s']['1'] * 1e3:.0f} ms, 4 tokens: "
@@ -86,7 +85,7 @@ elif LIVE == "tiny":
     print(f"a depth-3 chain verifies 4 tokens per step: speed-up <= tau / {ratio:.2f}, before draft cost")
     _, stored = load("spec_profile.json")
     if stored:
-        print(f"`make spec-profile` (context {stored['context']}): cost ratio vs 1 token = {stored['cost_ratio_vs_1']}")""",
+        print(f"`make speculative-profile` (context {stored['context']}): cost ratio vs 1 token = {stored['cost_ratio_vs_1']}")""",
     "specforge",
     """\
 name, spec = load("spec_eval.json", "spec_eval_small.json")
@@ -101,7 +100,7 @@ if kern:
           [(r["op"], r["impl"], r["fwd_bwd_s"], r["peak_extra_mib"]) for r in kern["results"]])""",
     """\
 if name:
-    for png in nbtools.figure("specforge_spec_eval.py", name, "{out}"):
+    for png in nbtools.figure("speculative_eval.py", name, "{out}"):
         display(Image(str(png)))""",
     "**Reading the numbers.** The paper's tau 3.86 is for an 8B target with a draft trained on far more data "
     "on GPUs; our target is a 135M model whose verify cost on a shared CPU is close to linear in the number "
@@ -113,13 +112,13 @@ SOPR_RAG = notebook(
     "SOPRAG: retrieval over standard operating procedures",
     "SOPRAG (entity / causal / flow experts, an LLM gate, procedure pruning) against lexical, dense, hybrid "
     "and graph baselines on the prometheus-operator runbooks (dev and near-twin dev-hard query sets).\n\n"
-    "* `make repro-soprag SCALE=small`: `rag-eval` -> `rag_eval.json` (~6 min first run)\n"
-    "* `make repro-soprag SCALE=full`: plus LLM-judged utility and the latency bench (~1 h)",
+    "* `make repro-sopr_rag SCALE=small`: `sopr_rag-eval` -> `rag_eval.json` (~6 min first run)\n"
+    "* `make repro-sopr_rag SCALE=full`: plus LLM-judged utility and the latency bench (~1 h)",
     "`tiny` (CI): index one domain of the fixture SOP corpus and answer its queries with SOPRAG through the "
-    "CLI; `small` runs `make repro-soprag SCALE=small`.",
+    "CLI; `small` runs `make repro-sopr_rag SCALE=small`.",
     """\
 if LIVE == "small":
-    nbtools.run(["make", "repro-soprag", "SCALE=small"], timeout=3 * 3600)
+    nbtools.run(["make", "repro-sopr_rag", "SCALE=small"], timeout=3 * 3600)
 elif LIVE == "tiny":
     import shutil
     fixtures, tmp = nbtools.repo_root() / "tests" / "fixtures", Path(tempfile.mkdtemp())
@@ -146,7 +145,7 @@ if rag:
                for m, r in qset["methods"].items()])""",
     """\
 if name:
-    for png in nbtools.figure("soprag_by_intent.py", name, "--out-dir", "{out}"):
+    for png in nbtools.figure("sopr_rag_by_intent.py", name, "--out-dir", "{out}"):
         display(Image(str(png)))""",
     "**Reading the numbers.** Rows named `soprag[...]` are ablations. The verdicts compare SOPRAG with the "
     "best baseline *per query set and group*, so a tie or a loss anywhere shows up as not met.",
@@ -156,13 +155,13 @@ SPARSE_ALIGN = notebook(
     "SIA: sparse inference-time alignment",
     "Steer SmolLM2 with a distilled value model only at the tokens where it matters (20-40% of steps), "
     "against dense steering (every token), random-sparse steering and best-of-N.\n\n"
-    "* `make repro-sia SCALE=small`: toy-size pipeline -> `sia_eval_small.json` (~15 min)\n"
-    "* `make repro-sia SCALE=full`: the reported run -> `sia_eval_full.json` (~1 h on 2 cores)",
+    "* `make repro-sparse_align SCALE=small`: toy-size pipeline -> `sia_eval_small.json` (~15 min)\n"
+    "* `make repro-sparse_align SCALE=full`: the reported run -> `sia_eval_full.json` (~1 h on 2 cores)",
     "`tiny` (CI): the first pipeline stage (distillation: SmolLM2 samples scored by the VADER teacher) on 2 "
-    "prompts, into a temp folder; `small` runs `make repro-sia SCALE=small`.",
+    "prompts, into a temp folder; `small` runs `make repro-sparse_align SCALE=small`.",
     """\
 if LIVE == "small":
-    nbtools.run(["make", "repro-sia", "SCALE=small"], timeout=3 * 3600)
+    nbtools.run(["make", "repro-sparse_align", "SCALE=small"], timeout=3 * 3600)
 elif LIVE == "tiny":
     tmp = Path(tempfile.mkdtemp())
     nbtools.python("-m", "sparse_align", "distill", "--config", "experiments/configs/sparse_align/small.yaml",
@@ -184,7 +183,7 @@ if sia:
             f"{r.get('value_calls_per_token', 0):.2f}") for r in sia["methods"]])""",
     """\
 if name:
-    for png in nbtools.figure("sia_reward_vs_cost.py", name):
+    for png in nbtools.figure("sparse_align_reward_vs_cost.py", name):
         display(Image(str(png)))""",
     "**Reading the numbers.** \"Within CI\" means SIA's reward is at least dense's reward minus dense's 95% "
     "CI half-width; added wall time is measured over the unsteered base run on the same machine.",

@@ -4,7 +4,7 @@
     draft_dir("smollm2-135m-eagle3")   # verified folder: config.json, model.safetensors, README.md
 
 A draft is an EAGLE-3 export (vLLM / SGLang `LlamaForCausalLMEagle3` format) for one target asset;
-`make spec-bundle` rebuilds it. Files are checked against SHA256SUMS before a path is handed out, so a
+`make speculative-bundle` rebuilds it. Files are checked against SHA256SUMS before a path is handed out, so a
 damaged checkout fails here, naming the file, instead of as odd acceptance numbers later.
 """
 
@@ -36,7 +36,7 @@ DRAFTS: dict[str, DraftSpec] = {
     s.name: s
     for s in [
         DraftSpec("smollm2-135m-eagle3", "smollm2-135m-instruct", "drafts/smollm2-135m-eagle3",
-                  "EAGLE-3 draft for SmolLM2-135M-Instruct (self-distilled, bf16, `make spec-bundle`)"),
+                  "EAGLE-3 draft for SmolLM2-135M-Instruct (self-distilled, bf16, `make speculative-bundle`)"),
     ]
 }
 
@@ -56,7 +56,7 @@ def draft_dir(name: str, *, verify: bool = True) -> Path:
     path = DRAFTS[name].path
     sums = path / "SHA256SUMS"
     if not sums.is_file():
-        raise AssetMissingError(f"draft '{name}' is not in this checkout ({sums} missing); `make spec-bundle` "
+        raise AssetMissingError(f"draft '{name}' is not in this checkout ({sums} missing); `make speculative-bundle` "
                                 "trains and ships it")
     if verify:
         for line in sums.read_text().splitlines():
@@ -64,7 +64,7 @@ def draft_dir(name: str, *, verify: bool = True) -> Path:
             f = path / fname
             if not f.is_file() or _sha256(f) != digest:
                 raise AssetCorruptError(f"{f} does not match its sha256 in {sums} (damaged or changed): restore "
-                                        "it from git or rebuild with `make spec-bundle`")
+                                        "it from git or rebuild with `make speculative-bundle`")
     return path
 
 

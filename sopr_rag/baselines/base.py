@@ -18,6 +18,7 @@ from pydantic import Field
 from runtime.checkpoint import atomic_write_json
 from runtime.config import StrictModel
 from runtime.logging import get_logger
+from sopr_rag.retrieval.embedder import DIM, Embedder
 from sopr_rag.types import Procedure, SearchHit, SearchResult
 
 log = get_logger("sopr_rag.baselines")
@@ -44,15 +45,11 @@ def resolve_embedder(index: Any, embedder: Any = None) -> Any:
 
 def embedder_dim(embedder: Any) -> int:
     """The vector width `embedder` produces (DenseIndex's rule: its `dim`, else MiniLM's)."""
-    from sopr_rag.retrieval.embedder import DIM
-
     return int(getattr(embedder, "dim", DIM)) if embedder is not None else DIM
 
 
 def embedder_settings(embedder: Any) -> dict[str, Any]:
     """What a baseline's manifest records about its embedder: a different one (or width) rebuilds it."""
-    from sopr_rag.retrieval.embedder import Embedder
-
     if embedder is None or isinstance(embedder, Embedder):
         return {"embedder": MINILM_ID}
     name = type(embedder).__name__

@@ -1,22 +1,25 @@
-"""`python -m sopr_rag build-bench`: questions with gold labels from an SOP corpus, by LLM agents.
+"""Verb `python -m sopr_rag build-bench`: questions with gold labels from an SOP corpus, by LLM agents.
 
     python -m sopr_rag build-bench --corpus DIR --out bench.jsonl [--backend hf|vllm|openai] \\
-        [--model NAME] [--base-url URL] [--max-docs N] [--spec experiments/configs/sopr_rag/bench_*.yaml]
+        [--model NAME] [--base-url URL] [--max-docs N] [--spec BENCH_SPEC.yaml] [key=value ...]
 
-Writes bench.jsonl (the `evaluate` input schema), bench.rejects.jsonl (stage + reason per reject)
-and bench.stats.json (yield per stage).
+--spec is a YAML `BenchSpec`; `key=value` overrides set its keys (e.g. bench.max_docs=4), the flags
+override both. Writes bench.jsonl (the `evaluate` input schema), bench.rejects.jsonl (stage + reason
+per reject) and bench.stats.json (yield per stage).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Literal
 
 from pydantic import Field
 
 from runtime.config import StrictModel, load_config
-from sopr_rag.bench.workflow import BenchConfig
+from runtime.llm import make_backend
+from sopr_rag.bench.workflow import BenchBuilder, BenchConfig, write_outputs
+from sopr_rag.cli import exits_2_on_error, parse_verb_args, verb_parser
+from sopr_rag.ingest.loader import IngestReport, list_documents, load_procedure
 
 
 class BenchSpec(StrictModel):
@@ -29,8 +32,6 @@ class BenchSpec(StrictModel):
 
 
 def load_procedures(corpus: str) -> dict:
-    from sopr_rag.ingest.loader import IngestReport, list_documents, load_procedure
-
     report = IngestReport()
     procs = {d: p for d, path in list_documents(corpus).items() if (p := load_procedure(d, path, report))}
     if not procs:
@@ -38,11 +39,18 @@ def load_procedures(corpus: str) -> dict:
     return procs
 
 
-def cmd_build_bench(args: argparse.Namespace) -> int:
-    from runtime.llm import make_backend
-    from sopr_rag.bench.workflow import BenchBuilder, write_outputs
-
-    spec = load_config(BenchSpec, args.spec, args.bench_set)
+@exits_2_on_error
+def build_bench(argv: list[str]) -> int:
+    ap = verb_parser("build-bench", "Multi-agent benchmark construction over an SOP corpus.", config=False,
+                     spec=BenchSpec)
+    ap.add_argument("--corpus")
+    ap.add_argument("--out", help="questions JSONL (rejects and stats are written beside it)")
+    ap.add_argument("--backend", choices=("hf", "vllm", "openai"))
+    ap.add_argument("--model", help="asset name / HF folder (hf, vllm) or served model name (openai)")
+    ap.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    ap.add_argument("--max-docs", type=int)
+    args = parse_verb_args(ap, argv)
+    spec = load_config(BenchSpec, args.spec, args.overrides)
     for key in ("corpus", "out", "backend", "model", "base_url"):
         if getattr(args, key):
             setattr(spec, key, getattr(args, key))
@@ -56,16 +64,3 @@ def cmd_build_bench(args: argparse.Namespace) -> int:
     stats = write_outputs(builder.run(), builder, spec.out)
     print(json.dumps(stats, indent=2))
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("build-bench", help="multi-agent benchmark construction over an SOP corpus")
-    p.add_argument("--corpus")
-    p.add_argument("--out", help="questions JSONL (rejects and stats are written beside it)")
-    p.add_argument("--backend", choices=("hf", "vllm", "openai"))
-    p.add_argument("--model", help="asset name / HF folder (hf, vllm) or served model name (openai)")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    p.add_argument("--max-docs", type=int)
-    p.add_argument("--spec", help="BenchSpec YAML (experiments/configs/sopr_rag/bench_*.yaml)")
-    p.add_argument("--bench-set", action="append", default=[], metavar="KEY=VALUE", help="BenchSpec override")
-    p.set_defaults(func=cmd_build_bench)

@@ -1,4 +1,5 @@
-"""SOPRAG ablations as (name -> retriever) variants of the core pipeline: config changes or a fixed gate.
+"""SOPRAG ablations, opened as method `soprag[<name>]` (sopr_rag/retrievers.py): variants of the core
+pipeline by a config change or a fixed gate.
 
     no-pruning      pruning off (experts score every procedure)
     uniform-gate    every expert weighted 1/3
@@ -20,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sopr_rag.config import SopragConfig
-from sopr_rag.gate import EXPERTS
+from sopr_rag.gate import EXPERTS, Gate
+from sopr_rag.pipeline import SopragRetriever
 
 ABLATIONS = ("no-pruning", "uniform-gate", *(f"-{e}" for e in EXPERTS), "oracle-intent", "gated-experts", "no-trust",
              "no-card-dense", "first-design", "no-proposals")
@@ -56,9 +58,6 @@ def _gated(cfg: SopragConfig) -> SopragConfig:
 
 def make_ablation(name: str, index: Any, cfg: SopragConfig, intent_of: dict[str, str | None]) -> Any:
     """A SopragRetriever configured for ablation `name`; `intent_of` maps query text -> gold intent."""
-    from sopr_rag.gate import Gate
-    from sopr_rag.pipeline import SopragRetriever
-
     if name == "no-pruning":
         return SopragRetriever(index, cfg.model_copy(update={"stage1": cfg.stage1.model_copy(
             update={"top_m": max(len(index.procedures), 1)})}))

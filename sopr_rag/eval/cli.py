@@ -1,24 +1,34 @@
-"""`python -m sopr_rag evaluate`: every method on every gold query set -> JSON + markdown tables.
+"""Verb `python -m sopr_rag evaluate`: every method on every gold query set -> JSON + markdown tables.
 
     python -m sopr_rag evaluate --index IDX --queries Q.jsonl [--queries Q2.jsonl] \\
         --methods soprag,bm25,dense,hybrid,graph [--ablations all] [--corpus DIR] [--utility] \\
-        [--spec experiments/configs/sopr_rag/eval_runbooks.yaml] [--out R.json] [--md R.md]
+        [--spec EVAL_SPEC.yaml] [--config SOPRAG.yaml] [key=value ...] [--out R.json] [--md R.md]
 
 --corpus builds or incrementally updates the index first. --spec is a YAML `EvalSpec` (query sets,
-methods, ablations, utility settings); command-line flags override it.
+methods, ablations, utility settings); command-line flags override it. A `key=value` override whose
+first key is an EvalSpec field (title, corpus, index, queries, eval, utility, out) sets the spec, any
+other one the SopragConfig. The results JSON goes to --out, else the spec's `out`, else
+$LLMSYS_RESULTS_DIR/rag_eval.json (runtime.paths.results_dir()); the markdown beside it.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from pydantic import Field
 
 from runtime.config import StrictModel, load_config
 from runtime.paths import cache_dir, results_dir
+from sopr_rag.cards.llm import make_card_builder
+from sopr_rag.cli import command_line, exits_2_on_error, parse_verb_args, settings, split_overrides, verb_parser
+from sopr_rag.eval.ablations import ABLATIONS
 from sopr_rag.eval.harness import EvalConfig
+from sopr_rag.eval.queries import load_queries
+from sopr_rag.eval.run import evaluate as run_evaluation
+from sopr_rag.eval.run import write_results
 from sopr_rag.eval.utility import UtilityConfig
+from sopr_rag.index import SopIndex
+from sopr_rag.retrievers import check_method
 
 
 class EvalSpec(StrictModel):
@@ -35,14 +45,21 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from sopr_rag.config import SopragConfig
-    from sopr_rag.eval.ablations import ABLATIONS
-    from sopr_rag.eval.queries import load_queries
-    from sopr_rag.eval.run import evaluate, write_results
-    from sopr_rag.index import SopIndex
-
-    spec = load_config(EvalSpec, args.spec, args.eval_set)
+@exits_2_on_error
+def evaluate(argv: list[str]) -> int:
+    ap = verb_parser("evaluate", "Retrieval / step / utility metrics for SOPRAG, its ablations and the baselines.",
+                     spec=EvalSpec)
+    ap.add_argument("--index", help="index folder (built from --corpus if given)")
+    ap.add_argument("--corpus", help="build or incrementally update the index from this SOP folder first")
+    ap.add_argument("--queries", action="append", help="gold query JSONL (repeatable)")
+    ap.add_argument("--methods", help="comma list: soprag,bm25,bm25-chunk,dense,hybrid,graph")
+    ap.add_argument("--ablations", help=f"comma list or 'all': {','.join(ABLATIONS)}")
+    ap.add_argument("--utility", action="store_true", help="also answer + judge (LLM; slow on CPU)")
+    ap.add_argument("--out", help="results JSON (default: the spec's out, else $LLMSYS_RESULTS_DIR/rag_eval.json)")
+    ap.add_argument("--md", help="markdown tables (default: beside the JSON)")
+    args = parse_verb_args(ap, argv)
+    soprag_overrides, spec_overrides = split_overrides(args.overrides, EvalSpec)
+    spec = load_config(EvalSpec, args.spec, spec_overrides)
     if args.methods:
         spec.eval.methods = _csv(args.methods)
     if args.ablations:
@@ -54,21 +71,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             setattr(spec, key, getattr(args, key))
     if args.queries:
         spec.queries = args.queries
-    soprag_cfg = load_config(SopragConfig, args.config, args.set)
+    soprag_cfg = settings(args, soprag_overrides)
+    for name in spec.eval.methods + [f"soprag[{a}]" for a in spec.eval.ablations]:
+        check_method(name)  # before any index is built
     if not spec.index and spec.corpus:  # default: a per-corpus (and card mode) index in the project cache
         suffix = "" if soprag_cfg.cards.mode == "rules" else "-llmcards"
         spec.index = str(cache_dir("sopr_rag") / f"index-{Path(spec.corpus).resolve().name}{suffix}")
     if not spec.index or not spec.queries:
         raise ValueError("evaluate needs --index (or --corpus) and at least one --queries file")
     if spec.corpus:
-        from sopr_rag.cards.llm import make_card_builder
-
         index, _ = SopIndex.build(spec.corpus, spec.index, card_builder=make_card_builder(soprag_cfg.cards))
     else:
         index = SopIndex.load(spec.index)
     sets = [load_queries(q) for q in spec.queries]
-    results = evaluate(index, sets, spec.eval, soprag_cfg, spec.utility)
+    results = run_evaluation(index, sets, spec.eval, soprag_cfg, spec.utility)
     results["title"] = spec.title
+    results["command"] = command_line("evaluate", argv)
     out = Path(spec.out) if spec.out else results_dir() / "rag_eval.json"
     write_results(results, out, args.md or out.with_suffix(".md"))
     for name, qset in results["query_sets"].items():
@@ -78,21 +96,3 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   + (f"  StepAcc {o['step_acc']:.3f}" if "step_acc" in o else ""))
     print(f"wrote {out}")
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("evaluate", help="retrieval / step / utility metrics for SOPRAG and the baselines")
-    p.add_argument("--index", help="index folder (built from --corpus if given)")
-    p.add_argument("--corpus", help="build or incrementally update the index from this SOP folder first")
-    p.add_argument("--queries", action="append", help="gold query JSONL (repeatable)")
-    p.add_argument("--methods", help="comma list: soprag,bm25,bm25-chunk,dense,hybrid,graph")
-    p.add_argument("--ablations", help="comma list or 'all': no-pruning,uniform-gate,-entity,-causal,-flow,"
-                                       "oracle-intent")
-    p.add_argument("--utility", action="store_true", help="also answer + judge (LLM; slow on CPU)")
-    p.add_argument("--spec", help="EvalSpec YAML (experiments/configs/sopr_rag/eval_*.yaml)")
-    p.add_argument("--eval-set", action="append", default=[], metavar="KEY=VALUE", help="EvalSpec override")
-    p.add_argument("--out", help="results JSON (default experiments/results/rag_eval.json)")
-    p.add_argument("--md", help="markdown tables (default: beside the JSON)")
-    p.add_argument("--config", default=None, help="SOPRAG YAML config")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="SOPRAG config override")
-    p.set_defaults(func=cmd_evaluate)

@@ -18,14 +18,14 @@ from runtime.config import StrictModel
 from runtime.logging import get_logger, progress
 from sopr_rag.eval.metrics import mean, retrieval_metrics, step_metrics
 from sopr_rag.eval.queries import GoldQuery, QuerySet
+from sopr_rag.retrievers import METHODS
 from sopr_rag.types import Retriever, SearchResult
 
 log = get_logger("sopr_rag.eval")
 
 
 class EvalConfig(StrictModel):
-    methods: list[str] = Field(default_factory=lambda: ["soprag", "bm25", "bm25-chunk", "dense", "hybrid",
-                                                        "graph"])
+    methods: list[str] = Field(default_factory=lambda: list(METHODS))  # names from sopr_rag/retrievers.py
     ablations: list[str] = Field(default_factory=list)  # names from sopr_rag.eval.ablations.ABLATIONS
     top_k: int = Field(10, ge=1)
     step_intents: list[str] = Field(default_factory=lambda: ["flow"])  # step accuracy is scored on these

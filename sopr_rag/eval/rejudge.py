@@ -1,4 +1,5 @@
-"""`python -m sopr_rag.eval.rejudge RESULTS.json --spec SPEC.yaml`: re-run only the LLM judge on saved answers.
+"""Verb `python -m sopr_rag rejudge RESULTS.json --spec SPEC.yaml --out OUT.json [key=value ...]`: re-run
+only the LLM judge on saved answers (`key=value` overrides set EvalSpec keys, e.g. utility.backend=openai).
 
 Answers are the expensive part of `evaluate --utility` on a CPU; when the judge prompt changes, the saved
 answers in RESULTS.json are graded again (same rubric, `judge.make_judge`) and written to --out (utility,
@@ -7,13 +8,14 @@ judge, judge_error per query; method aggregates recomputed). Retrieval metrics a
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 from runtime.config import load_config
 from runtime.logging import get_logger
+from sopr_rag.bench.cli import load_procedures
+from sopr_rag.cli import command_line, exits_2_on_error, parse_verb_args, verb_parser
+from sopr_rag.eval.cli import EvalSpec
 from sopr_rag.eval.harness import breakdown
 from sopr_rag.eval.judge import PROMPT_VERSION, make_judge
 from sopr_rag.eval.queries import load_queries
@@ -23,16 +25,15 @@ from sopr_rag.eval.utility import open_backend
 log = get_logger("sopr_rag.eval")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from sopr_rag.bench.cli import load_procedures
-    from sopr_rag.eval.cli import EvalSpec
-
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("results")
-    p.add_argument("--spec", required=True, help="the EvalSpec the results were produced with")
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    spec = load_config(EvalSpec, args.spec, [])
+@exits_2_on_error
+def rejudge(argv: list[str]) -> int:
+    ap = verb_parser("rejudge", "Grade the saved answers of an `evaluate --utility` results file again with\n"
+                                "the current judge; retrieval metrics are copied, not re-run.", config=False,
+                     spec=EvalSpec, spec_required=True)
+    ap.add_argument("results", help="results JSON written by `evaluate --utility`")
+    ap.add_argument("--out", required=True, help="re-judged results JSON (markdown beside it)")
+    args = parse_verb_args(ap, argv)
+    spec = load_config(EvalSpec, args.spec, args.overrides)
     results = json.loads(Path(args.results).read_text(encoding="utf-8"))
     procs = load_procedures(spec.corpus)
     queries = {q.id: q for f in spec.queries for q in load_queries(f).queries}
@@ -64,10 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     stats["reject_reasons"] = stats["reject_reasons"][:20]
     results["utility"] = {**results.get("utility", {}), **stats, "judge_prompt": PROMPT_VERSION,
                           "rejudged_from": args.results}
-    results["command"] = "python -m sopr_rag.eval.rejudge " + " ".join(argv if argv is not None else sys.argv[1:])
+    results["command"] = command_line("rejudge", argv)
     write_results(results, args.out, Path(args.out).with_suffix(".md"))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

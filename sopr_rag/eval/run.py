@@ -1,9 +1,7 @@
-"""`evaluate`: open the index, run every method (+ ablations) on every query set, write JSON + markdown."""
+"""`evaluate`: run every method (+ ablations) on every query set, write JSON + markdown."""
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,22 +13,9 @@ from sopr_rag.eval.harness import EvalConfig, breakdown, run_method
 from sopr_rag.eval.queries import QuerySet
 from sopr_rag.eval.report import to_markdown
 from sopr_rag.eval.utility import UtilityConfig, UtilityScorer
+from sopr_rag.retrievers import check_method, make_retriever
 
 log = get_logger("sopr_rag.eval")
-
-
-def make_method(name: str, index: Any, soprag_cfg: SopragConfig, intent_of: dict[str, str | None]) -> Any:
-    from sopr_rag.eval.ablations import ABLATIONS, make_ablation
-
-    if name == "soprag":
-        from sopr_rag.pipeline import SopragRetriever
-
-        return SopragRetriever(index, soprag_cfg)
-    if name.startswith("soprag[") and name.endswith("]") and name[7:-1] in ABLATIONS:
-        return make_ablation(name[7:-1], index, soprag_cfg, intent_of)
-    from sopr_rag.baselines import get_retriever
-
-    return get_retriever(name, index)
 
 
 def evaluate(index: Any, query_sets: list[QuerySet], cfg: EvalConfig, soprag_cfg: SopragConfig | None = None,
@@ -38,7 +23,7 @@ def evaluate(index: Any, query_sets: list[QuerySet], cfg: EvalConfig, soprag_cfg
     """Results dict: {"query_sets": {name: {"n", "skipped", "methods": {method: breakdown + per_query}}}}."""
     soprag_cfg = soprag_cfg or SopragConfig()
     intent_of = {q.query: q.intent for qs in query_sets for q in qs.queries}
-    names = list(dict.fromkeys(cfg.methods + [f"soprag[{a}]" for a in cfg.ablations]))
+    names = [check_method(n) for n in dict.fromkeys(cfg.methods + [f"soprag[{a}]" for a in cfg.ablations])]
     scorer = UtilityScorer(utility, index.procedures, llm) if utility and utility.enabled else None
     out: dict[str, Any] = {"index": str(index.index_dir), "n_docs": len(index.procedures),
                            "config": cfg.model_dump(), "query_sets": {}}
@@ -46,7 +31,7 @@ def evaluate(index: Any, query_sets: list[QuerySet], cfg: EvalConfig, soprag_cfg
     build_s: dict[str, float] = {}
     for name in names:
         t0 = time.perf_counter()
-        retrievers[name] = make_method(name, index, soprag_cfg, intent_of)
+        retrievers[name] = make_retriever(name, index, soprag_cfg, intent_of=intent_of)
         build_s[name] = time.perf_counter() - t0
         log.info("opened %s in %.1f s", name, build_s[name])
     out["open_seconds"] = build_s
@@ -65,9 +50,7 @@ def evaluate(index: Any, query_sets: list[QuerySet], cfg: EvalConfig, soprag_cfg
 
 
 def write_results(results: dict[str, Any], out_json: str | Path, out_md: str | Path | None = None) -> None:
-    argv = ["python -m sopr_rag", *map(shlex.quote, sys.argv[1:])] if sys.argv[0].endswith("__main__.py") \
-        else list(map(shlex.quote, sys.argv))
-    results.setdefault("command", " ".join(argv))
+    """`results` as JSON (the caller records its `command`) and, if `out_md`, as markdown tables."""
     atomic_write_json(out_json, results)
     if out_md:
         atomic_write_text(out_md, to_markdown(results))

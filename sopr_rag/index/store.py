@@ -45,6 +45,7 @@ from sopr_rag.ingest.loader import (
 )
 from sopr_rag.ingest.markdown import ParseError
 from sopr_rag.retrieval.dense import DenseIndex
+from sopr_rag.retrieval.embedder import Embedder
 from sopr_rag.retrieval.lexical import BM25Index
 from sopr_rag.types import Procedure
 
@@ -80,8 +81,6 @@ class UpdateReport:
 
 
 def _default_embedder() -> EmbedFn:
-    from sopr_rag.retrieval.embedder import Embedder
-
     return Embedder()
 
 
@@ -94,7 +93,6 @@ class SopIndex:
         self.dense = dense
         self.manifest = manifest
         self.embed_fn = embed_fn
-        self._retriever = None
         self.damaged: dict[str, str] = {}  # what load(repair=True) found unusable: doc id / part -> reason
 
     @property
@@ -103,14 +101,6 @@ class SopIndex:
 
     def __len__(self) -> int:
         return len(self.docs)
-
-    def search(self, query: str, top_k: int = 10):
-        """Full SOPRAG search with default settings (a `SearchResult`); see pipeline.SopragRetriever."""
-        if self._retriever is None:
-            from sopr_rag.pipeline import SopragRetriever
-
-            self._retriever = SopragRetriever(self)
-        return self._retriever.search(query, top_k)
 
     # ------------------------------------------------------------------ load
     @classmethod
@@ -265,7 +255,6 @@ class SopIndex:
             if key not in live:
                 delete_artifacts(docs_dir, key)
         sweep_orphans(docs_dir, live)  # files of a manifest that could not be read, or of a crashed update
-        index._retriever = None
         log.info("index %s: +%d ~%d -%d (=%d unchanged, %d skipped) in %.1fs", index_dir, len(added), len(changed),
                  len(removed), tel.unchanged, len(skipped), sum(tel.seconds.values()))
         repaired = dict(index.damaged)

@@ -1,6 +1,6 @@
 """Second lexicon scorers beside VADER, from wheels that ship their lexicons (no download at run time):
 AFINN (word valences -5..5; here the sum squashed to [-1, 1] as VADER's compound is) and TextBlob's
-pattern polarity in [-1, 1]. Install with `make align-deps` (pip install afinn textblob)."""
+pattern polarity in [-1, 1]. Install with `make sparse_align-deps` (pip install afinn textblob)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sparse_align.rewards.base import RewardModel
 
 
 def _missing(pkg: str) -> ImportError:
-    return ImportError(f"the '{pkg}' scorer needs `pip install {pkg}` (make align-deps)")
+    return ImportError(f"the '{pkg}' scorer needs `pip install {pkg}` (make sparse_align-deps)")
 
 
 class AfinnReward(RewardModel):

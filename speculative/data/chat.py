@@ -11,6 +11,8 @@ Token i is in the loss iff its first character lies in a span (fast-tokenizer of
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,3 +117,10 @@ def render_conversation(tokenizer: Any, messages: list[dict[str, str]], *, max_l
         start = truncation_start(mask, max_length)
         ids, mask = ids[start:start + max_length], mask[start:start + max_length]
     return Rendered(text=text, input_ids=ids, loss_mask=mask, spans=spans)
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """Hash of what rendering depends on: the tokenizer's vocabulary and its chat template (a cache key)."""
+    vocab = sorted(tokenizer.get_vocab().items())
+    blob = json.dumps([vocab, getattr(tokenizer, "chat_template", None)], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

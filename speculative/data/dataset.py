@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
 
-from speculative.data.chat import RenderError, render_conversation
+from runtime.checkpoint import atomic_save_tensors
+from runtime.paths import cache_dir
+from speculative.data.chat import RenderError, render_conversation, tokenizer_fingerprint
 from speculative.data.records import SkipCounter
 
 
@@ -60,22 +66,11 @@ def cached_tokenize(tokenizer: Any, conversations: list[list[dict[str, str]]], *
     Rendering thousands of long ShareGPT conversations takes minutes on a busy CPU; a resumed or
     repeated run reuses the result. Skip counts are cached with it.
     """
-    import hashlib
-    import json
-
-    from safetensors.torch import load_file
-
-    from runtime.checkpoint import atomic_save_tensors
-    from runtime.paths import cache_dir
-    from speculative.data.vocab import tokenizer_fingerprint
-
     skips = skips if skips is not None else SkipCounter()
     blob = json.dumps([conversations, max_length, last_turn_only], ensure_ascii=False).encode("utf-8", "replace")
     key = hashlib.sha256(blob).hexdigest()[:16] + "-" + tokenizer_fingerprint(tokenizer)
     path = cache_dir("speculative/tokenized") / f"{key}.safetensors"
     if path.is_file():
-        from safetensors import safe_open
-
         with safe_open(str(path), "pt") as fh:
             for reason, n in json.loads(fh.metadata()["skips"]).items():
                 skips[reason] += n

@@ -6,23 +6,37 @@ Each output row is keyed by a content hash of (model, sampling settings, prompt 
 run skips rows already written, and a changed prompt or setting is regenerated instead of silently
 reused. Rows are appended and flushed per chunk, so an interrupted run loses at most one chunk.
 
-    python -m speculative.data.regenerate --out regen.jsonl --limit 2000 --backend vllm --max-new-tokens 256
+    python -m speculative regenerate out=regen.jsonl limit=2000 backend=vllm max_new_tokens=256
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from runtime.llm import LLMBackend, SamplingParams
+from pydantic import Field
+
+from runtime.config import StrictModel, config_from_cli
+from runtime.llm import LLMBackend, SamplingParams, make_backend
 from runtime.logging import JsonlWriter, get_logger, progress, read_jsonl
+from speculative.data.records import load_conversations
 
 log = get_logger("speculative.regenerate")
+
+
+class RegenerateConfig(StrictModel):
+    out: str  # the JSONL written (and resumed)
+    source: str = "sharegpt"  # the asset or a JSONL of conversations
+    limit: int = Field(100, ge=1)  # conversations read from the source
+    backend: Literal["hf", "vllm", "openai"] = "vllm"
+    model: str = "smollm2-135m-instruct"
+    max_new_tokens: int = Field(256, ge=1)
+    chunk: int = Field(64, ge=1)  # prompts per generate call (the unit of resume)
+    all_turns: bool = False  # regenerate every assistant turn, not only the first
 
 
 def content_key(model: str, params: SamplingParams, messages: Sequence[dict[str, str]]) -> str:
@@ -106,28 +120,10 @@ def _answer_all(convs: list[list[dict[str, str]]], backend: LLMBackend, params: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from runtime.llm import make_backend
-    from speculative.data.records import load_conversations
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", default="sharegpt")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--limit", type=int, default=100, help="conversations read from the source")
-    ap.add_argument("--backend", default="vllm", choices=["hf", "vllm", "openai"])
-    ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--max-new-tokens", type=int, default=256)
-    ap.add_argument("--chunk", type=int, default=64, help="prompts per generate call (the unit of resume)")
-    ap.add_argument("--all-turns", action="store_true", help="regenerate every assistant turn, not only the first")
-    args = ap.parse_args(argv)
-    if args.limit < 1 or args.chunk < 1 or args.max_new_tokens < 1:
-        ap.error("--limit, --chunk and --max-new-tokens must be >= 1")
-    convs, skips = load_conversations(args.source, limit=args.limit)
-    backend = make_backend(args.backend, model=args.model)
-    counts = regenerate(convs, backend, args.out, SamplingParams(max_new_tokens=args.max_new_tokens),
-                        model=args.model, chunk=args.chunk, first_turn_only=not args.all_turns)
-    print(json.dumps({**counts, "skipped_on_input": dict(skips), "out": args.out}))
+    cfg = config_from_cli(RegenerateConfig, argv, description=__doc__, example="out=regen.jsonl limit=2000")
+    convs, skips = load_conversations(cfg.source, limit=cfg.limit)
+    backend = make_backend(cfg.backend, model=cfg.model)
+    counts = regenerate(convs, backend, cfg.out, SamplingParams(max_new_tokens=cfg.max_new_tokens),
+                        model=cfg.model, chunk=cfg.chunk, first_turn_only=not cfg.all_turns)
+    print(json.dumps({**counts, "skipped_on_input": dict(skips), "out": cfg.out}))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,7 +9,6 @@ are cached under `cache_dir("speculative/vocab")` keyed by a hash of the data, t
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import torch
@@ -17,6 +16,7 @@ from safetensors.torch import load_file
 
 from runtime.checkpoint import atomic_save_tensors
 from runtime.paths import cache_dir
+from speculative.data.chat import tokenizer_fingerprint
 from speculative.data.dataset import Example
 
 
@@ -37,12 +37,6 @@ def build_vocab_mapping(examples: list[Example], target_vocab: int, draft_vocab:
     t2d[chosen] = True
     d2t = chosen - torch.arange(n)
     return d2t, t2d
-
-
-def tokenizer_fingerprint(tokenizer: Any) -> str:
-    vocab = sorted(tokenizer.get_vocab().items())
-    blob = json.dumps([vocab, getattr(tokenizer, "chat_template", None)], ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
 def data_fingerprint(examples: list[Example]) -> str:

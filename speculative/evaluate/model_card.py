@@ -1,19 +1,21 @@
 """Model card of a draft bundle: data, steps, training time, tau per benchmark, speed-up, command lines.
 
-`python -m speculative.evaluate.model_card <bundle dir>` rewrites <bundle>/README.md from bundle.json,
-the training metrics, the export's config.json and the eval JSON (a copy goes to experiments/results/).
+`python -m speculative model-card [bundle_dir=DIR]` rewrites <bundle>/README.md from bundle.json, the
+training metrics, the export's config.json and the eval JSON (a copy goes to runtime.paths.results_dir(),
+experiments/results/ under make).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from runtime.checkpoint import atomic_write_text
+from runtime.config import StrictModel, config_from_cli
 from runtime.logging import read_jsonl
 from runtime.paths import results_dir
+from speculative.evaluate.config import default_bundle_dir
 from speculative.evaluate.report import fmt, markdown_table
 
 
@@ -33,11 +35,11 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
     last = metrics[-1] if metrics else {}
     ship = bundle["config"].get("ship_dir")
     lines = [f"# EAGLE-3 draft for {bundle['config']['target']}", "",
-             "Built by `make spec-bundle` (speculative/evaluate/bundle.py): self-distilled (+ human-written) data -> "
+             "Built by `make speculative-bundle` (speculative/evaluate/bundle.py): self-distilled (+ human-written) data -> "
              "draft training (offline hidden states, or the target online) -> bf16 export. "
              + (f"Shipped in `{ship}` (in git, checked by `SHA256SUMS`); load it in vLLM with "
                 f"`speculative_config={{'method': 'eagle3', 'model': '{ship}', 'num_speculative_tokens': 3}}`, "
-                "or in our engine with `python -m speculative.evaluate draft_dir=" + ship + "`." if ship else
+                "or in our engine with `python -m speculative evaluate draft_dir=" + ship + "`." if ship else
                 "Weights are not in git; the target rebuilds them."), "", "## Draft"]
     if draft_cfg:
         d = draft_cfg.get("llmsys_draft_config", draft_cfg)
@@ -119,7 +121,11 @@ def write_model_card(bundle_dir: str | Path, ship_dir: str | Path | None = None)
     return atomic_write_text(bundle_dir / "README.md", card)
 
 
-if __name__ == "__main__":
-    from speculative.evaluate.config import default_bundle_dir
+class ModelCardConfig(StrictModel):
+    bundle_dir: str | None = None  # None: the default bundle dir in the cache (BundleConfig.out_dir "")
 
-    print(write_model_card(sys.argv[1] if len(sys.argv) > 1 else default_bundle_dir()))
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = config_from_cli(ModelCardConfig, argv, description=__doc__, example="bundle_dir=/path/to/bundle")
+    print(write_model_card(cfg.bundle_dir or default_bundle_dir()))
+    return 0

@@ -4,7 +4,7 @@ rate, a per-layer / per-part breakdown of the fast forward, the top ops by self 
 one linear at M = n rows (the CPU's small-M GEMM vs the csrc kernel), and the bandwidth ceiling of AR
 decoding on this machine (measured read rate / weight bytes per token). Draft and verify shares of real
 decoding are in the eval report (`time_split_s`, `round_cost_ar_steps`).
-`python -m speculative.evaluate.profile` -> JSON.
+`python -m speculative profile [sizes=[1,4] context=16 ...]` -> JSON (`out`, default <results>/spec_profile.json).
 
 The speculative arithmetic: speed-up ~= tau * t(1) / (t(n) + d * t_draft), with t(n) the target forward
 over n tree tokens and d draft forwards per round. A CPU target is only cheap to verify with if t(8) is
@@ -13,21 +13,34 @@ close to t(1); this measures how close it is on this machine.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
 import statistics
 import time
 from collections import defaultdict
+from typing import Literal
 
 import torch
+from pydantic import Field
 
 from runtime.checkpoint import atomic_write_json
+from runtime.config import StrictModel, config_from_cli
 from runtime.paths import results_dir
 from runtime.results import with_provenance
 
 BACKENDS = ("fast", "hf", "hf_small_m")  # hf_small_m: HF's forward with use_small_m_linears
+Backend = Literal["fast", "hf", "hf_small_m"]
+
+
+class ProfileConfig(StrictModel):
+    model: str = "smollm2-135m-instruct"
+    context: int = Field(256, ge=1)  # cached tokens before the measured forward
+    sizes: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64], min_length=1)  # tokens verified at once
+    repeats: int = Field(10, ge=1)
+    backends: list[Backend] = Field(default_factory=lambda: list(BACKENDS), min_length=1)  # the first is the engine's
+    ar_tokens: int = Field(64, ge=1)  # tokens of greedy AR decoding timed per backend
+    out: str | None = None  # None: <results>/spec_profile.json
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -202,30 +215,17 @@ def _runner(model, backend: str):
     return TargetRunner(model, backend="fast" if backend == "fast" else "hf")
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--context", type=int, default=256)
-    ap.add_argument("--sizes", default="1,2,4,8,16,32,64")
-    ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--backends", default=",".join(BACKENDS), help=f"subset of {BACKENDS}")
-    ap.add_argument("--ar-tokens", type=int, default=64, help="tokens of greedy AR decoding timed per backend")
-    ap.add_argument("--out", default=str(results_dir() / "spec_profile.json"))
-    args = ap.parse_args(argv)
+def profile(cfg: ProfileConfig) -> dict:
     from runtime.assets import load_model
     from runtime.device import set_threads
 
     threads = set_threads()
-    model = load_model(args.model, device="cpu")
-    sizes = [int(s) for s in args.sizes.split(",")]
-    backends = [b for b in args.backends.split(",") if b]
-    unknown = set(backends) - set(BACKENDS)
-    if unknown:
-        raise SystemExit(f"unknown backends {sorted(unknown)}; choose from {BACKENDS}")
-    verify = {b: target_latency(model, args.context, sizes, args.repeats, b) for b in backends}
-    ar = {b: ar_tokens_per_s(model, args.context, args.ar_tokens, b) for b in backends}
+    model = load_model(cfg.model, device="cpu")
+    sizes, backends = cfg.sizes, list(cfg.backends)
+    verify = {b: target_latency(model, cfg.context, sizes, cfg.repeats, b) for b in backends}
+    ar = {b: ar_tokens_per_s(model, cfg.context, cfg.ar_tokens, b) for b in backends}
     small = [s for s in sizes if s <= 8]
-    parts = {str(n): breakdown(model, args.context, n, args.repeats) for n in sorted({min(small), max(small)})} \
+    parts = {str(n): breakdown(model, cfg.context, n, cfg.repeats) for n in sorted({min(small), max(small)})} \
         if "fast" in backends and small else {}
     base = backends[0]
 
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     ceiling = ar_ceiling(model)
     ceiling["ar_share_of_ceiling"] = {b: round(v / ceiling["ar_ceiling_tokens_per_s"], 3) for b, v in ar.items()}
-    report = {"model": args.model, "context": args.context, "threads": threads, "backends": backends,
+    report = {"model": cfg.model, "context": cfg.context, "threads": threads, "backends": backends,
               "bandwidth": ceiling,
               # the engine's own runner (`backends[0]`, default fast): the keys earlier reports used
               "engine_verify_s": keyed(verify[base]),
@@ -243,12 +243,13 @@ def main(argv: list[str] | None = None) -> dict:
               "cost_ratio_vs_1_by_backend": {b: {str(k): v[k] / v[sizes[0]] for k in sizes} for b, v in verify.items()},
               "ar_tokens_per_s": ar,
               "breakdown_fast": parts,
-              "linear_s": {impl: {name: keyed(t) for name, t in linear_latency(model, sizes, args.repeats, impl).items()}
+              "linear_s": {impl: {name: keyed(t) for name, t in linear_latency(model, sizes, cfg.repeats, impl).items()}
                            for impl in ("torch", "small_m_kernel")}}
-    atomic_write_json(args.out, with_provenance(report, config=vars(args)))
-    print(json.dumps(report, indent=1))
+    atomic_write_json(cfg.out or results_dir() / "spec_profile.json", with_provenance(report, config=cfg))
     return report
 
 
-if __name__ == "__main__":
-    main()
+def main(argv: list[str] | None = None) -> int:
+    cfg = config_from_cli(ProfileConfig, argv, description=__doc__.splitlines()[0], example="sizes=[1,4] context=16")
+    print(json.dumps(profile(cfg), indent=1))
+    return 0

@@ -1,10 +1,10 @@
-"""`python -m speculative.evaluate --config experiments/configs/speculative/eval_smollm2.yaml [k=v ...]`
+"""`python -m speculative evaluate --config experiments/configs/speculative/eval_smollm2.yaml [k=v ...]`
 
 For every benchmark turn: autoregressive decoding, then speculative decoding (the main EAGLE-3 method, then
 every extra `methods` entry: EAGLE-3 trees, prompt lookup, the hybrid), on the same TargetRunner, back to
 back (so all see the same machine load). Then optional sweeps over draft depth / tree size and the vLLM
 baselines. Results are rewritten atomically after each benchmark, so an interrupted run keeps what it
-finished. `make spec-compare` runs the side-by-side configuration (eval_compare.yaml).
+finished. `make speculative-compare` runs the side-by-side configuration (eval_compare.yaml).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from runtime.logging import get_logger, progress
 from speculative.decode import DecodeConfig, HybridDrafter, LookupDrafter, SpeculativeEngine, TargetRunner
 from speculative.decode.eagle3_drafter import Eagle3Drafter
 from speculative.evaluate.benchmarks import BenchItem, load_benchmark, load_prompt_file
-from speculative.evaluate.config import EvalConfig, MethodConfig
+from speculative.evaluate.config import MethodConfig, SpecEvalConfig
 from speculative.evaluate.metrics import summarize
 from speculative.evaluate.report import markdown_table
 
@@ -40,14 +40,14 @@ def eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return ids
 
 
-def build_engine(cfg: EvalConfig, decode: DecodeConfig, draft_dir: str | None = None):
+def build_engine(cfg: SpecEvalConfig, decode: DecodeConfig, draft_dir: str | None = None):
     """(engine, tokenizer) for the configured target and an exported EAGLE-3 draft."""
     from runtime.assets import load_model, load_tokenizer
     from speculative.export import load_exported_draft
 
     draft_dir = draft_dir or cfg.resolved_draft_dir()
     if not Path(draft_dir, "config.json").is_file():
-        raise FileNotFoundError(f"no exported draft at {draft_dir}: run `make spec-bundle` (or pass draft_dir=...)")
+        raise FileNotFoundError(f"no exported draft at {draft_dir}: run `make speculative-bundle` (or pass draft_dir=...)")
     target = load_model(cfg.target)
     tokenizer = load_tokenizer(cfg.target)
     draft = load_exported_draft(draft_dir, embed_weight=target.get_input_embeddings().weight.detach(),
@@ -141,7 +141,7 @@ def run_items(engine: SpeculativeEngine, tokenizer: Any, items: list[BenchItem],
     return out
 
 
-def load_items(cfg: EvalConfig) -> tuple[dict[str, list[BenchItem]], dict[str, Any]]:
+def load_items(cfg: SpecEvalConfig) -> tuple[dict[str, list[BenchItem]], dict[str, Any]]:
     """Benchmark items (built-ins, then the user's prompt files), cut to `max_turns`; prompt-file summaries."""
     items: dict[str, list[BenchItem]] = {}
     files: dict[str, Any] = {}
@@ -158,7 +158,7 @@ def load_items(cfg: EvalConfig) -> tuple[dict[str, list[BenchItem]], dict[str, A
     return items, files
 
 
-def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+def evaluate(cfg: SpecEvalConfig) -> dict[str, Any]:
     import gc
 
     from runtime.device import set_threads
@@ -170,7 +170,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     engine, tokenizer = build_engine(cfg, cfg.decode)
     extra = method_engines(cfg.methods, engine, eos_ids(engine.target.model, tokenizer))
     report: dict[str, Any] = {
-        "experiment": Path(cfg.out_json).stem,
+        "experiment": cfg.json_path().stem,
         **provenance(config=cfg, seed=cfg.decode.seed if cfg.decode.seed is not None else 0),
         "draft_dir": cfg.resolved_draft_dir(),
         "env": {"threads": threads, "device": str(engine.target.device), "torch": torch.__version__,
@@ -186,8 +186,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
 
     def save() -> None:
         report["wall_time_s"] = time.time() - t_start
-        atomic_write_json(cfg.out_json, report)
-        atomic_write_text(cfg.out_md, markdown_table(report))
+        atomic_write_json(cfg.json_path(), report)
+        atomic_write_text(cfg.md_path(), markdown_table(report))
 
     first = next((its[0] for its in items_by_bench.values() if its), None)
     if cfg.warmup and first is not None:
@@ -235,7 +235,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = config_from_cli(EvalConfig, argv, description=__doc__, example="draft_dir=/path benchmarks.mtbench=5")
+    cfg = config_from_cli(SpecEvalConfig, argv, description=__doc__, example="draft_dir=/path benchmarks.mtbench=5")
     report = evaluate(cfg)
     print(markdown_table(report))
     return 0

@@ -8,10 +8,13 @@ incomplete shard and a damaged file is never silently used.
 Growing the data (more self-distilled rows appended to the JSONL) reuses the shards whose sequences are
 unchanged: each shard records the fingerprint of its own sequences, and only the target/storage settings
 must match the directory's. A shard whose sequences changed is rewritten; shards past the new end are dropped.
+
+    python -m speculative prepare --config experiments/configs/speculative/offline_smollm2.yaml [key=value ...]
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -23,12 +26,13 @@ from safetensors import safe_open
 
 from runtime.assets import load_tokenizer
 from runtime.assets.models import model_dir
+from runtime.config import config_from_cli
 from runtime.device import parse_dtype, pick_device, seed_everything, set_threads
 from runtime.logging import get_logger, progress
 from speculative.data.dataset import Example, collate, tokenize_conversations
 from speculative.data.records import SkipCounter, load_conversations
 from speculative.data.vocab import data_fingerprint
-from speculative.offline.config import PrepareConfig
+from speculative.offline.config import HiddenStatesConfig
 from speculative.offline.shards import (
     FORMAT_VERSION,
     bytes_per_token,
@@ -43,7 +47,7 @@ from speculative.target.backend import HFTargetBackend, TargetBackend
 log = get_logger("speculative.offline")
 
 
-def load_examples(cfg: PrepareConfig, tokenizer: Any) -> tuple[list[Example], SkipCounter]:
+def load_examples(cfg: HiddenStatesConfig, tokenizer: Any) -> tuple[list[Example], SkipCounter]:
     """The training examples, tokenized exactly as `speculative.train` does (same order)."""
     convs, skips = load_conversations(cfg.data.source, limit=cfg.data.limit)
     examples = tokenize_conversations(tokenizer, convs, max_length=cfg.data.max_length,
@@ -71,7 +75,7 @@ def target_states(target: TargetBackend, examples: list[Example], batch_size: in
     return out
 
 
-def _fingerprint(cfg: PrepareConfig, examples: list[Example], target_dir: Path, aux_ids: list[int]) -> dict[str, Any]:
+def _fingerprint(cfg: HiddenStatesConfig, examples: list[Example], target_dir: Path, aux_ids: list[int]) -> dict[str, Any]:
     return {"data": data_fingerprint(examples), "target_dir": str(target_dir.resolve()), "aux_layer_ids": aux_ids,
             "storage_dtype": cfg.storage_dtype, "shard_size": cfg.shard_size, "target_dtype": cfg.target.dtype}
 
@@ -94,7 +98,7 @@ def _stored_fingerprint(directory: Path, entry: dict[str, Any]) -> str:
     return _seq_fingerprint([Example(ids[off[j]:off[j + 1]], mask[off[j]:off[j + 1]]) for j in range(len(off) - 1)])
 
 
-def prepare_hidden_states(cfg: PrepareConfig, *, target: TargetBackend | None = None,
+def prepare_hidden_states(cfg: HiddenStatesConfig, *, target: TargetBackend | None = None,
                           on_shard: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Write (or complete) the shards under `cfg.out_dir`; returns the run report."""
     set_threads(cfg.threads)
@@ -162,3 +166,10 @@ def prepare_hidden_states(cfg: PrepareConfig, *, target: TargetBackend | None = 
               "bytes_per_token": bpt, "seconds": elapsed, "out_dir": str(out)}
     log.info("done: %s", report)
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `prepare` verb: prints the report as JSON."""
+    cfg = config_from_cli(HiddenStatesConfig, argv, description=__doc__, example="data.limit=64 storage_dtype=fp16")
+    print(json.dumps(prepare_hidden_states(cfg), indent=2))
+    return 0

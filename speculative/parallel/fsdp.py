@@ -22,7 +22,7 @@ from runtime.logging import get_logger
 from speculative.data.dataset import Batch, BatchSchedule
 from speculative.model.draft import Eagle3Draft
 from speculative.target.backend import TargetBackend, TargetOutputs
-from speculative.train.config import TrainConfig
+from speculative.train.config import DraftTrainConfig
 from speculative.train.trainer import DraftTrainer
 from speculative.train.ttt import TTTResult, ttt_unroll
 
@@ -44,7 +44,7 @@ class RankSchedule:
 class TTTRoot(nn.Module):
     """The FSDP2 root: its forward is one micro-batch's TTT unroll, returning (loss, result)."""
 
-    def __init__(self, draft: Eagle3Draft, cfg: TrainConfig, attn_impl: str):
+    def __init__(self, draft: Eagle3Draft, cfg: DraftTrainConfig, attn_impl: str):
         super().__init__()
         self.draft, self.cfg, self.attn_impl = draft, cfg, attn_impl
 
@@ -55,7 +55,7 @@ class TTTRoot(nn.Module):
 
 
 class FSDPDraftTrainer(DraftTrainer):
-    def __init__(self, cfg: TrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule,
+    def __init__(self, cfg: DraftTrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule,
                  val_examples: list[Any] | None = None):
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard

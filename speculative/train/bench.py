@@ -1,29 +1,45 @@
-"""`make bench-spec-train`: draft-training throughput and peak RSS, ours vs a naive reference path.
+"""`make bench-speculative-train`: draft-training throughput and peak RSS, ours vs a naive reference path.
 
 ours:  target head only on the draft-vocab rows (t2d), fused soft-CE from runtime.ops (auto impl).
 naive: full-vocab target logits [B, T, V_target] then restricted, reference soft-CE (materialised logits).
 Both: real SmolLM2 target, ttt_length 7, max_length 512, same batches, eager. Each variant runs in its
-own subprocess (peak RSS is per process), back to back. Writes experiments/results/bench_spec_train.json.
+own subprocess (`python -m speculative bench-train variant=...`; peak RSS is per process), back to back.
+Writes <results>/bench_spec_train.json (runtime.paths.results_dir()).
+
+    python -m speculative bench-train train_config=experiments/configs/speculative/smollm2_sharegpt.yaml steps=4
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import Literal
 
 import torch
+from pydantic import Field
 
 from runtime.checkpoint import atomic_write_json
-from runtime.config import load_config
+from runtime.config import StrictModel, config_from_cli, load_config
+from runtime.ops import current_impl, set_impl
 from runtime.paths import repo_root, results_dir
 from runtime.results import with_provenance
+from speculative.target.backend import HFTargetBackend, TargetOutputs
+from speculative.train.build import build_training
+from speculative.train.config import DraftTrainConfig
+from speculative.train.trainer import DraftTrainer
 
-CONFIG = "experiments/configs/speculative/smollm2_sharegpt.yaml"
+
+class BenchTrainConfig(StrictModel):
+    train_config: str  # the DraftTrainConfig YAML both variants train with (real target), e.g. smollm2_sharegpt.yaml
+    train_overrides: list[str] = []  # key=value overrides of that config, after the bench's own
+    steps: int = Field(4, ge=1)  # timed optimizer steps per variant (after one warm-up step)
+    variant: Literal["ours", "naive"] | None = None  # internal: run one variant in this process, print JSON
 
 
 def flops_per_token(cfg, target_params_no_embed: int, draft_trainable: int, draft_vocab: int, seq: int) -> dict:
@@ -34,14 +50,8 @@ def flops_per_token(cfg, target_params_no_embed: int, draft_trainable: int, draf
     return {"target_fwd": target, "draft_fwd_bwd": 3 * ttt * draft_step, "total": target + 3 * ttt * draft_step}
 
 
-def run_variant(variant: str, steps: int, overrides: list[str]) -> dict:
-    from runtime.ops import current_impl, set_impl
-    from speculative.target.backend import HFTargetBackend, TargetOutputs
-    from speculative.train.build import build_training
-    from speculative.train.config import TrainConfig
-    from speculative.train.trainer import DraftTrainer
-
-    cfg = load_config(TrainConfig, repo_root() / CONFIG,
+def run_variant(variant: str, steps: int, train_config: str, overrides: list[str]) -> dict:
+    cfg = load_config(DraftTrainConfig, train_config,
                       ["data.max_length=512", "ttt_length=7", "optim.grad_accum=1", "tensorboard=false",
                        f"out_dir={tempfile.mkdtemp(prefix=f'bench-spec-{variant}-')}", "data.limit=200", *overrides])
     setup = build_training(cfg)
@@ -77,29 +87,23 @@ def run_variant(variant: str, steps: int, overrides: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--variant", choices=["ours", "naive"], help="internal: run one variant and print JSON")
-    ap.add_argument("overrides", nargs="*")
-    args = ap.parse_args(argv)
-    if args.variant:
-        print(json.dumps(run_variant(args.variant, args.steps, args.overrides)))
+    cfg = config_from_cli(BenchTrainConfig, argv, description=__doc__, example="train_config=FILE steps=4")
+    if cfg.variant:
+        print(json.dumps(run_variant(cfg.variant, cfg.steps, cfg.train_config, cfg.train_overrides)))
         return 0
     results = {}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repo_root()), os.environ.get("PYTHONPATH")]))}
     for variant in ("ours", "naive"):
-        proc = subprocess.run([sys.executable, "-m", "speculative.train.bench", "--variant", variant,
-                               "--steps", str(args.steps), *args.overrides], capture_output=True, text=True,
-                              cwd=repo_root())
+        proc = subprocess.run([sys.executable, "-m", "speculative", "bench-train", f"variant={variant}",
+                               f"steps={cfg.steps}", f"train_config={Path(cfg.train_config).resolve()}",
+                               f"train_overrides={json.dumps(cfg.train_overrides)}"], capture_output=True, text=True,
+                              env=env)
         if proc.returncode:
             raise SystemExit(f"{variant} failed:\n{proc.stderr[-3000:]}")
         results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
     results["speedup"] = results["ours"]["tokens_per_s"] / results["naive"]["tokens_per_s"]
     results["rss_ratio"] = results["ours"]["peak_rss_mib"] / results["naive"]["peak_rss_mib"]
-    out = atomic_write_json(results_dir() / "bench_spec_train.json", with_provenance(results, config=vars(args)))
+    out = atomic_write_json(results_dir() / "bench_spec_train.json", with_provenance(results, config=cfg))
     print(json.dumps(results, indent=2))
     print(f"wrote {out}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -17,7 +17,7 @@ from speculative.data.records import load_conversations
 from speculative.data.vocab import cached_vocab_mapping
 from speculative.model.draft import Eagle3Draft, Eagle3DraftConfig
 from speculative.target.backend import HFTargetBackend, TargetBackend
-from speculative.train.config import TrainConfig
+from speculative.train.config import DraftTrainConfig
 from speculative.train.validate import split_holdout
 
 log = get_logger("speculative.train")
@@ -33,7 +33,7 @@ class TrainingSetup:
     val_examples: list[Any]  # held out (cfg.val.examples), never in the schedule
 
 
-def load_examples(cfg: TrainConfig, tokenizer: Any) -> tuple[list[Any], list[Any], Any]:
+def load_examples(cfg: DraftTrainConfig, tokenizer: Any) -> tuple[list[Any], list[Any], Any]:
     """Conversations -> tokenized examples with loss masks (cached); skips are counted by reason."""
     convs, skips = load_conversations(cfg.data.source, limit=cfg.data.limit)
     examples = cached_tokenize(tokenizer, convs, max_length=cfg.data.max_length,
@@ -41,7 +41,7 @@ def load_examples(cfg: TrainConfig, tokenizer: Any) -> tuple[list[Any], list[Any
     return convs, examples, skips
 
 
-def assemble_draft(cfg: TrainConfig, target: TargetBackend, examples: list[Any],
+def assemble_draft(cfg: DraftTrainConfig, target: TargetBackend, examples: list[Any],
                    tokenizer: Any) -> tuple[Eagle3Draft, BatchSchedule, str]:
     """Vocab map -> draft (initialised from `cfg.seed`) -> batch schedule; shared by every training mode."""
     d2t, t2d, vocab_key = cached_vocab_mapping(examples, tokenizer, target.config.vocab_size,
@@ -117,7 +117,7 @@ def estimate_aux_scale(target: TargetBackend, schedule: BatchSchedule, n_batches
     return (count / sq).sqrt().float().repeat_interleave(h)
 
 
-def build_training(cfg: TrainConfig) -> TrainingSetup:
+def build_training(cfg: DraftTrainConfig) -> TrainingSetup:
     set_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)

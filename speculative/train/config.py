@@ -1,4 +1,7 @@
-"""Typed config for `python -m speculative.train` (YAML under experiments/configs/speculative/)."""
+"""Typed config of `python -m speculative train` (YAML examples: experiments/configs/speculative/).
+
+`out_dir` defaults to `<cache>/speculative/runs/draft` (runtime.paths.cache_dir, outside any checkout):
+checkpoints are scratch; name an out_dir to keep a run apart."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from runtime.config import StrictModel
+from runtime.paths import cache_dir
 
 
 class DataConfig(StrictModel):
@@ -51,7 +55,12 @@ class ValConfig(StrictModel):
     batch_size: int = Field(4, ge=1)
 
 
-class TrainConfig(StrictModel):
+def default_run_dir() -> str:
+    """Where a training run goes when its config names no out_dir (the cache, never the source tree)."""
+    return str(cache_dir("speculative/runs", create=False) / "draft")
+
+
+class DraftTrainConfig(StrictModel):
     data: DataConfig = DataConfig()
     target: TargetConfig = TargetConfig()
     optim: OptimConfig = OptimConfig()
@@ -69,7 +78,7 @@ class TrainConfig(StrictModel):
     seed: int = 0
     device: str | None = None
     threads: int | None = None
-    out_dir: str = "experiments/results/specforge/smollm2-draft"
+    out_dir: str = Field(default_factory=default_run_dir)  # checkpoints, metrics, export; see the module doc
     log_every: int = 1
     ckpt_every: int = 50
     keep_ckpts: int = 2
@@ -78,7 +87,7 @@ class TrainConfig(StrictModel):
     throttle_s: float = 0.0  # sleep per step; only for the kill/resume test to land its kill mid-run
 
     @model_validator(mode="after")
-    def _check(self) -> TrainConfig:
+    def _check(self) -> DraftTrainConfig:
         if self.ttt_length < 1:
             raise ValueError("ttt_length must be >= 1")
         if self.max_steps < 1 or self.ckpt_every < 1 or self.log_every < 1:

@@ -1,7 +1,7 @@
 """Measure the recipe knobs on prepared offline shards instead of assuming them.
 
-    python -m speculative.train.recipe --offline-dir DIR --out experiments/results/spec_recipe.json \
-        [--vocab 4096,8192,16384,32000] [--ttt 3,4,7] [--steps 6]
+    python -m speculative recipe offline_dir=DIR out=FILE.json \
+        [vocab=[4096,8192,16384,32000]] [ttt=[3,4,7]] [steps=6]
 
 - coverage: the share of loss rows whose full-vocab target argmax lies in the top-N draft vocab (the
   ceiling of acc_0 for that N; the draft vocab is built as training builds it, from the same data);
@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -20,11 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import Field
 
 from runtime.checkpoint import atomic_write_json
+from runtime.config import StrictModel, config_from_cli, load_config
 from runtime.device import set_threads
 from speculative.data.vocab import build_vocab_mapping
 from speculative.offline.backend import OfflineTargetBackend
+from speculative.parallel.build import build_dist_training
+from speculative.parallel.config import DistTrainConfig
+
+
+class RecipeConfig(StrictModel):
+    offline_dir: str  # shards from `speculative prepare`
+    out: str  # the result JSON
+    vocab: list[int] = Field(default_factory=lambda: [4096, 8192, 16384, 32000], min_length=1)  # draft vocab sizes
+    ttt: list[int] = Field(default_factory=lambda: [3, 4, 7], min_length=1)  # ttt_length values
+    steps: int = Field(6, ge=0)  # timed optimizer steps per setting (0 = coverage only)
+    threads: int | None = None
 
 
 def vocab_coverage(backend: OfflineTargetBackend, sizes: list[int]) -> dict[int, float]:
@@ -44,10 +56,6 @@ def vocab_coverage(backend: OfflineTargetBackend, sizes: list[int]) -> dict[int,
 
 
 def step_throughput(offline_dir: str, ttt: int, vocab: int, steps: int, threads: int | None) -> dict[str, Any]:
-    from runtime.config import load_config
-    from speculative.parallel.build import build_dist_training
-    from speculative.parallel.config import DistTrainConfig
-
     cfg = load_config(DistTrainConfig, None, [
         "target_kind=offline", f"offline_dir={offline_dir}", f"ttt_length={ttt}", f"data.draft_vocab_size={vocab}",
         "optim.grad_accum=1", "optim.warmup_steps=0", f"max_steps={steps + 1}", "tensorboard=false", "export=false",
@@ -63,30 +71,18 @@ def step_throughput(offline_dir: str, ttt: int, vocab: int, steps: int, threads:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--offline-dir", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--vocab", default="4096,8192,16384,32000")
-    ap.add_argument("--ttt", default="3,4,7")
-    ap.add_argument("--steps", type=int, default=6, help="timed optimizer steps per setting (0 = coverage only)")
-    ap.add_argument("--threads", type=int, default=None)
-    args = ap.parse_args(argv)
-    set_threads(args.threads)
-    sizes = [int(v) for v in args.vocab.split(",")]
-    backend = OfflineTargetBackend(args.offline_dir)
-    result: dict[str, Any] = {"offline_dir": args.offline_dir, "load_average": os.getloadavg(),
-                              "coverage": vocab_coverage(backend, sizes), "throughput": []}
+    cfg = config_from_cli(RecipeConfig, argv, description=__doc__, example="offline_dir=DIR out=recipe.json steps=0")
+    set_threads(cfg.threads)
+    backend = OfflineTargetBackend(cfg.offline_dir)
+    result: dict[str, Any] = {"offline_dir": cfg.offline_dir, "load_average": os.getloadavg(),
+                              "coverage": vocab_coverage(backend, cfg.vocab), "throughput": []}
     print(json.dumps(result["coverage"]))
-    if args.steps:
-        for ttt in [int(k) for k in args.ttt.split(",")]:
-            for vocab in sizes:
-                row = step_throughput(args.offline_dir, ttt, vocab, args.steps, args.threads)
+    if cfg.steps:
+        for ttt in cfg.ttt:
+            for vocab in cfg.vocab:
+                row = step_throughput(cfg.offline_dir, ttt, vocab, cfg.steps, cfg.threads)
                 print(json.dumps(row))
                 result["throughput"].append(row)
     result["load_average_end"] = os.getloadavg()
-    atomic_write_json(Path(args.out), result)
+    atomic_write_json(Path(cfg.out), result)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

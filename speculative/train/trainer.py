@@ -25,7 +25,7 @@ from runtime.logging import MetricsWriter, get_logger, progress, read_jsonl
 from speculative.data.dataset import BatchSchedule, Example
 from speculative.model.draft import Eagle3Draft
 from speculative.target.backend import TargetBackend
-from speculative.train.config import TrainConfig
+from speculative.train.config import DraftTrainConfig
 from speculative.train.ttt import ttt_unroll
 from speculative.train.validate import validate
 
@@ -61,7 +61,7 @@ def with_defaults(stored: dict[str, Any], defaults: dict[str, Any]) -> dict[str,
 
 
 class DraftTrainer:
-    def __init__(self, cfg: TrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule,
+    def __init__(self, cfg: DraftTrainConfig, target: TargetBackend, draft: Eagle3Draft, schedule: BatchSchedule,
                  val_examples: list[Example] | None = None):
         self.cfg, self.target, self.draft, self.schedule = cfg, target, draft, schedule
         self.val_examples = val_examples or []

@@ -16,10 +16,10 @@ FIGURES = repo_root() / "experiments" / "figures"
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 # script -> (fixture result file, extra args; {out} = output folder, PNGs beside the input otherwise)
 CASES = {
-    "specforge_spec_eval.py": ("spec_eval.json", ["{out}"], 2),
-    "soprag_by_intent.py": ("rag_eval.json", ["--out-dir", "{out}"], 4),  # 2 query sets x (MRR, Hit@1)
-    "sia_reward_vs_cost.py": ("sia_eval_small.json", [], 1),
-    "specforge_learning_curve.py": ("spec_train_metrics.jsonl", ["{out}/curve.json", "{out}/curve.png", "--window", "5"], 1),
+    "speculative_eval.py": ("spec_eval.json", ["{out}"], 2),
+    "sopr_rag_by_intent.py": ("rag_eval.json", ["--out-dir", "{out}"], 4),  # 2 query sets x (MRR, Hit@1)
+    "sparse_align_reward_vs_cost.py": ("sia_eval_small.json", [], 1),
+    "speculative_learning_curve.py": ("spec_train_metrics.jsonl", ["{out}/curve.json", "{out}/curve.png", "--window", "5"], 1),
 }
 
 
@@ -52,7 +52,7 @@ def test_learning_curve_counts_a_continuation_run_on(tmp_path: Path):
     first = [json.loads(line) for line in src if line.strip()]
     (tmp_path / "r2.jsonl").write_text("\n".join(src[:3]) + "\n")
     env = {**os.environ, "PYTHONPATH": str(repo_root()), "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, str(FIGURES / "specforge_learning_curve.py"),
+    proc = subprocess.run([sys.executable, str(FIGURES / "speculative_learning_curve.py"),
                            str(FIXTURES / "spec_train_metrics.jsonl"), str(tmp_path / "c.json"), str(tmp_path / "c.png"),
                            "--then", str(tmp_path / "r2.jsonl"), "--window", "2"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -73,7 +73,7 @@ def test_learning_curve_keeps_the_held_out_points(tmp_path: Path):
         rows[i] |= {"val_acc_0": 0.1 * i, "val_accept_len": 1 + 0.01 * i}
     (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     env = {**os.environ, "PYTHONPATH": str(repo_root()), "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, str(FIGURES / "specforge_learning_curve.py"), str(tmp_path / "m.jsonl"),
+    proc = subprocess.run([sys.executable, str(FIGURES / "speculative_learning_curve.py"), str(tmp_path / "m.jsonl"),
                            str(tmp_path / "c.json"), str(tmp_path / "c.png"), "--window", "2"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -83,7 +83,7 @@ def test_shipped_draft_is_listed_and_verified(tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     monkeypatch.setattr(drafts, "repo_root", lambda: tmp_path)
     monkeypatch.setitem(drafts.DRAFTS, "d", drafts.DraftSpec("d", "smollm2-135m-instruct", "drafts/d", "test"))
-    with pytest.raises(AssetMissingError, match="spec-bundle"):
+    with pytest.raises(AssetMissingError, match="speculative-bundle"):
         drafts.draft_dir("d")
     for name, data in {"config.json": b"{}", "model.safetensors": b"weights"}.items():
         (folder / name).write_bytes(data)

@@ -1,4 +1,4 @@
-"""`python -m sopr_rag index|search|ask` through main()."""
+"""`python -m sopr_rag <verb>` through main(): the verb list, index|search|ask, the one method registry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from sopr_rag.cli import main
+from sopr_rag.__main__ import VERBS, main
 
 
 def test_index_command_builds_then_updates(tmp_path, sop_corpus, capsys):
@@ -60,5 +60,85 @@ def test_ask_prints_citations(minilm_index, capsys):
 
 
 def test_bad_config_override_is_a_clear_error(minilm_index, capsys):
-    rc = main(["ask", "--index", str(minilm_index.index_dir), "x", "--set", "fusion.nope=1"])
+    rc = main(["ask", "--index", str(minilm_index.index_dir), "x", "fusion.nope=1"])
     assert rc == 2 and "unknown key 'fusion.nope'" in capsys.readouterr().err
+
+
+def test_help_lists_every_verb(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for verb in ("index", "search", "ask", "serve", "evaluate", "rejudge", "build-bench", "perf", "demo"):
+        assert f"  {verb} " in out, verb
+    assert {v.name for v in VERBS} == {"index", "search", "ask", "serve", "evaluate", "rejudge", "build-bench", "perf",
+                                       "demo"}
+    assert main(["nope"]) == 2 and "unknown verb 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", ["index", "search", "ask", "serve", "evaluate", "perf", "demo"])
+def test_verb_help_lists_its_flags_and_the_config_keys(verb, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert f"python -m sopr_rag {verb}" in out and "--config" in out and "key=value" in out
+    assert "fusion.trust_k" in out and "gate.mode" in out  # every SopragConfig key, with its default
+
+
+def test_spec_verbs_list_their_spec_keys(capsys):
+    for verb, key in (("evaluate", "eval.methods"), ("build-bench", "bench.max_docs"), ("rejudge", "utility.backend")):
+        with pytest.raises(SystemExit):
+            main([verb, "--help"])
+        out = capsys.readouterr().out
+        assert "--spec" in out and key in out, verb
+
+
+def test_eval_spec_and_soprag_config_share_no_top_level_key():
+    """`evaluate` routes a key=value override by its first key: the two configs must not share one."""
+    from sopr_rag.cli import split_overrides
+    from sopr_rag.config import SopragConfig
+    from sopr_rag.eval.cli import EvalSpec
+
+    assert not set(EvalSpec.model_fields) & set(SopragConfig.model_fields)
+    assert split_overrides(["eval.top_k=5", "fusion.trust_k=0", "out=r.json"], EvalSpec) == (
+        ["fusion.trust_k=0"], ["eval.top_k=5", "out=r.json"])
+
+
+def test_one_method_registry_behind_cli_api_and_evaluation(tmp_path, capsys):
+    """CLI `search --method`, `evaluate --methods` and the evaluation library refuse an unknown method with the
+    registry's message; the HTTP API accepts exactly the registry's methods."""
+    import types
+
+    from fastapi.testclient import TestClient
+
+    import sopr_rag.api
+    import sopr_rag.baselines
+    import sopr_rag.cli
+    import sopr_rag.eval.run
+    from sopr_rag.eval.harness import EvalConfig
+    from sopr_rag.retrievers import METHODS, UnknownMethodError, check_method, make_retriever
+
+    with pytest.raises(UnknownMethodError) as err:
+        check_method("nope")
+    message = str(err.value)
+    assert "unknown method 'nope'" in message and "bm25" in message and "soprag[<ablation>]" in message
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"id": "a", "query": "generator will not start"}\n')
+    assert main(["search", "--index", str(tmp_path / "idx"), "--queries", str(queries), "--out",
+                 str(tmp_path / "r.jsonl"), "--method", "nope"]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["evaluate", "--index", str(tmp_path / "idx"), "--queries", str(queries), "--methods", "soprag,nope",
+                 "--out", str(tmp_path / "e.json")]) == 2
+    assert message in capsys.readouterr().err
+    index = types.SimpleNamespace(docs={}, procedures={}, index_dir=tmp_path / "idx")
+    with pytest.raises(UnknownMethodError, match="unknown method 'nope'"):
+        sopr_rag.eval.run.evaluate(index, [], EvalConfig(methods=["nope"]))
+    assert EvalConfig().methods == list(METHODS)
+    # the API and the evaluation call the registry's factory; no second factory is left anywhere
+    assert sopr_rag.api.make_retriever is make_retriever and sopr_rag.eval.run.make_retriever is make_retriever
+    assert not hasattr(sopr_rag.cli, "make_retriever") and not hasattr(sopr_rag.baselines, "get_retriever")
+    assert not hasattr(sopr_rag.eval.run, "make_method")
+    client = TestClient(sopr_rag.api.create_app(tmp_path / "idx", index=index))
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["SearchRequest"]["properties"]["method"]
+    assert schema["enum"] == list(METHODS)
+    r = client.post("/search", json={"query": "generator will not start", "method": "nope"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "method"]

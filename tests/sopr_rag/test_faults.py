@@ -10,12 +10,13 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from sopr_rag.__main__ import main
 from sopr_rag.api import create_app
-from sopr_rag.cli import main
 from sopr_rag.config import SopragConfig
 from sopr_rag.index import SopIndex, SopIndexError
 from sopr_rag.ingest.loader import IngestLimits
 from sopr_rag.pipeline import SopragRetriever
+from sopr_rag.retrievers import make_retriever
 
 DOC = "datacenter/pdu-breaker-trip.md"
 QUERIES = ["PDU breaker tripped on rack A", "coolant leak at the manifold", "generator will not start"]
@@ -95,18 +96,16 @@ def test_damaged_card_indexes_are_rebuilt(built, hashing_embedder):
 
 
 def test_damaged_baselines_are_rebuilt_on_open(built, hashing_embedder):
-    from sopr_rag.baselines import get_retriever
-
     _, idx, index = built
     methods = ("bm25", "bm25-chunk", "dense", "graph")
-    before = {m: [h.doc_id for h in get_retriever(m, index, embedder=hashing_embedder).search(QUERIES[0], 5).hits]
+    before = {m: [h.doc_id for h in make_retriever(m, index, embedder=hashing_embedder).search(QUERIES[0], 5).hits]
               for m in methods}
     base = idx / "baselines"
     _truncate(base / "bm25" / "manifest.json")
     _truncate(base / "bm25-chunk" / "bm25" / "meta.json")
     _truncate(base / "dense" / "faiss" / "index.faiss")
     _truncate(base / "graph" / "extract.json")
-    after = {m: [h.doc_id for h in get_retriever(m, index, embedder=hashing_embedder).search(QUERIES[0], 5).hits]
+    after = {m: [h.doc_id for h in make_retriever(m, index, embedder=hashing_embedder).search(QUERIES[0], 5).hits]
              for m in methods}
     assert after == before
 

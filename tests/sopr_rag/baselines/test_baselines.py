@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from sopr_rag.baselines import METHODS, BaselineConfig, get_retriever
+from sopr_rag.baselines import BaselineConfig
 from sopr_rag.bench.cli import load_procedures
 from sopr_rag.eval.metrics import mean, reciprocal_rank
 from sopr_rag.retrieval.chunking import chunk_procedure
 from sopr_rag.retrieval.embedder import HashingEmbedder
 from sopr_rag.retrieval.fusion import rrf
 from sopr_rag.retrieval.lexical import BM25Index
+from sopr_rag.retrievers import BASELINES, make_retriever
 
 
 @dataclasses.dataclass
@@ -43,15 +44,15 @@ def index(procs, tmp_path):
 def test_every_method_finds_easy_fixture_queries(index, sop_queries):
     emb = HashingEmbedder(64)
     easy = [q for q in sop_queries if q["difficulty"] == "easy"]
-    for method in METHODS:
-        r = get_retriever(method, index, embedder=emb)
+    for method in BASELINES:
+        r = make_retriever(method, index, embedder=emb)
         mrr = mean([reciprocal_rank([h.doc_id for h in r.search(q["query"], 10).hits], set(q["gold_docs"]))
                     for q in easy])
         assert mrr >= (0.5 if method == "graph" else 0.7), (method, mrr)
         res = r.search(easy[0]["query"], 3)
         assert len(res.hits) <= 3 and res.hits[0].steps  # top hit carries its ordered steps
-    with pytest.raises(ValueError, match="unknown baseline"):
-        get_retriever("nope", index)
+    with pytest.raises(ValueError, match="unknown method"):
+        make_retriever("nope", index)
 
 
 def test_chunk_bm25_scores_a_document_by_its_best_chunk(index):
@@ -64,50 +65,50 @@ def test_chunk_bm25_scores_a_document_by_its_best_chunk(index):
     best = {}
     for pid, s in ref.search(query, 1000):
         best.setdefault(pid.rsplit("#", 1)[0], s)
-    got = get_retriever("bm25-chunk", index).rank(query)
+    got = make_retriever("bm25-chunk", index).rank(query)
     assert dict(got) == pytest.approx(best)
 
 
 def test_hybrid_is_rrf_of_lexical_and_dense(index):
     emb = HashingEmbedder(64)
     query = "generator failed to start while on battery"
-    lex = [d for d, _ in get_retriever("bm25", index).rank(query)]
-    den = [d for d, _ in get_retriever("dense", index, embedder=emb).rank(query)]
-    got, want = get_retriever("hybrid", index, embedder=emb).rank(query), rrf([lex, den])
+    lex = [d for d, _ in make_retriever("bm25", index).rank(query)]
+    den = [d for d, _ in make_retriever("dense", index, embedder=emb).rank(query)]
+    got, want = make_retriever("hybrid", index, embedder=emb).rank(query), rrf([lex, den])
     assert [d for d, _ in got] == [d for d, _ in want]
     assert [s for _, s in got] == pytest.approx([s for _, s in want])
 
 
 def test_dense_sync_embeds_only_changed_documents(index, procs):
     emb = CountingEmbedder()
-    get_retriever("dense", index, embedder=emb)
+    make_retriever("dense", index, embedder=emb)
     first = emb.texts
     assert first > len(procs)
     emb.texts = 0
-    get_retriever("dense", index, embedder=emb)  # reopen, nothing changed: loads, embeds nothing
+    make_retriever("dense", index, embedder=emb)  # reopen, nothing changed: loads, embeds nothing
     assert emb.texts == 0
     doc = sorted(procs)[0]
     changed = dataclasses.replace(procs[doc], text=procs[doc].text + "\n\nExtra zebra-stripe valve note.",
                                   content_hash="changed")
     gone = sorted(procs)[1]
     index.procedures = {**{d: p for d, p in procs.items() if d != gone}, doc: changed}
-    r = get_retriever("dense", index, embedder=emb)
+    r = make_retriever("dense", index, embedder=emb)
     assert 0 < emb.texts <= len(chunk_procedure(changed))  # only the changed doc's passages
     assert all(pid.rsplit("#", 1)[0] != gone for pid in r.dense.ids)
     assert r.rank("zebra-stripe valve note")[0][0] == doc
-    assert gone not in [h.doc_id for h in get_retriever("bm25", index).search("anything at all", 50).hits]
+    assert gone not in [h.doc_id for h in make_retriever("bm25", index).search("anything at all", 50).hits]
 
 
 def test_graph_seeds_by_entity_specificity_and_survives_reload(index):
     emb = HashingEmbedder(64)
-    g = get_retriever("graph", index, cfg=BaselineConfig(passage_seed_weight=0.0), embedder=emb)
+    g = make_retriever("graph", index, baseline_cfg=BaselineConfig(passage_seed_weight=0.0), embedder=emb)
     seeds = g.seeds("GEN-1 did not start and UPS is on battery")
     assert seeds and all(w > 0 for w in seeds.values())
     rare = min(g.idf, key=lambda k: -g.idf[k])  # the most specific entity
     assert g.seeds(rare)[rare] == pytest.approx(g.idf[rare])
     ranked = g.rank("GEN-1 did not start and UPS is on battery")
     assert ranked[0][0].startswith("datacenter/ups-on-battery")
-    again = get_retriever("graph", index, cfg=BaselineConfig(passage_seed_weight=0.0), embedder=emb)
+    again = make_retriever("graph", index, baseline_cfg=BaselineConfig(passage_seed_weight=0.0), embedder=emb)
     reloaded = again.rank("GEN-1 did not start and UPS is on battery")
     assert [d for d, _ in reloaded] == [d for d, _ in ranked]
     assert [s for _, s in reloaded] == pytest.approx([s for _, s in ranked])
@@ -136,10 +137,10 @@ def test_baselines_default_to_the_index_embedder_and_rebuild_with_it(procs, tmp_
     emb = CountingEmbedder()
     index = EmbeddingIndex(dict(procs), tmp_path / "idx", emb)
     query = "generator failed to start while on battery"
-    want = [d for d, _ in get_retriever(method, index, embedder=CountingEmbedder()).rank(query)]
+    want = [d for d, _ in make_retriever(method, index, embedder=CountingEmbedder()).rank(query)]
     assert emb.texts == 0  # explicit embedder given (same kind): the index's one was not used
     # no embedder given (as the CLI and the evaluation open baselines): the index's own, nothing re-embedded
-    assert [d for d, _ in get_retriever(method, index).rank(query)] == want
+    assert [d for d, _ in make_retriever(method, index).rank(query)] == want
     assert emb.texts == 1 + (method == "graph")  # only the query (graph: entity linking + passage seeds)
     # a damaged dense index is rebuilt with the index's embedder, not MiniLM, and answers the same
     base = tmp_path / "idx" / "baselines"
@@ -147,9 +148,9 @@ def test_baselines_default_to_the_index_embedder_and_rebuild_with_it(procs, tmp_
     if method == "graph":
         (base / "graph" / "entities" / "index.faiss").write_bytes(b"\0" * 20)
     emb.texts = 0
-    assert [d for d, _ in get_retriever(method, index).rank(query)] == want
+    assert [d for d, _ in make_retriever(method, index).rank(query)] == want
     assert emb.texts > len(procs)  # every passage re-embedded by the hashing embedder
-    assert [d for d, _ in get_retriever(method, index).rank(query)] == want  # and saved: reopens cleanly
+    assert [d for d, _ in make_retriever(method, index).rank(query)] == want  # and saved: reopens cleanly
 
 
 def _same(a, b):
@@ -158,15 +159,15 @@ def _same(a, b):
 
 def test_dense_baseline_rebuilds_for_an_embedder_of_another_width(index, procs):
     query = "coolant leak at the rack manifold, drip tray"
-    assert get_retriever("dense", index, embedder=HashingEmbedder(64)).dense.dim == 64
-    narrow = get_retriever("dense", index, embedder=HashingEmbedder(32))  # same kind, other width: rebuilt
-    fresh = get_retriever("dense", FakeIndex(dict(procs), index.index_dir.parent / "fresh"),
+    assert make_retriever("dense", index, embedder=HashingEmbedder(64)).dense.dim == 64
+    narrow = make_retriever("dense", index, embedder=HashingEmbedder(32))  # same kind, other width: rebuilt
+    fresh = make_retriever("dense", FakeIndex(dict(procs), index.index_dir.parent / "fresh"),
                           embedder=HashingEmbedder(32))
     assert narrow.dense.dim == 32 and _same(narrow.rank(query), fresh.rank(query))
     # the faiss files of one width under a manifest of the other (a half-finished rebuild): rebuilt, not crashed
     manifest = index.index_dir / "baselines" / "dense" / "manifest.json"
     saved = manifest.read_text()
-    get_retriever("dense", index, embedder=HashingEmbedder(64))
+    make_retriever("dense", index, embedder=HashingEmbedder(64))
     manifest.write_text(saved)  # claims 32-d, holds 64-d vectors
-    again = get_retriever("dense", index, embedder=HashingEmbedder(32))
+    again = make_retriever("dense", index, embedder=HashingEmbedder(32))
     assert again.dense.dim == 32 and _same(again.rank(query), fresh.rank(query))

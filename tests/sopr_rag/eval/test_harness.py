@@ -52,7 +52,7 @@ def test_markdown_report_lists_every_method_and_group():
 
 def test_evaluate_cli_end_to_end(minilm_index, sop_queries, tmp_path):
     """The real pipeline: SOPRAG + baselines + ablations on the fixture index through the CLI."""
-    from sopr_rag.cli import main
+    from sopr_rag.__main__ import main
 
     qfile = tmp_path / "q.jsonl"
     qfile.write_text("\n".join(json.dumps(q) for q in sop_queries) + "\n{broken\n", encoding="utf-8")

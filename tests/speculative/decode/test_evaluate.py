@@ -5,12 +5,15 @@ import json
 import pytest
 import torch
 
+from runtime.paths import repo_root
 from speculative.evaluate.benchmarks import load_benchmark
-from speculative.evaluate.config import EvalConfig
+from speculative.evaluate.config import SpecEvalConfig
 from speculative.evaluate.metrics import acceptance_by_position
 from speculative.export import export_draft
 from speculative.model import Eagle3Draft, Eagle3DraftConfig
 from tests.conftest import make_tiny_llama
+
+CONFIGS = repo_root() / "experiments" / "configs" / "speculative"
 
 
 def test_acceptance_by_position():
@@ -56,7 +59,7 @@ def tiny_assets(tmp_path_factory, smollm2_tokenizer):
 def test_evaluate_writes_json_and_markdown(tiny_assets, tmp_path):
     from speculative.evaluate.run import evaluate
 
-    cfg = EvalConfig(target=str(tiny_assets / "target"), draft_dir=str(tiny_assets / "draft"),
+    cfg = SpecEvalConfig(target=str(tiny_assets / "target"), draft_dir=str(tiny_assets / "draft"),
                      benchmarks={"mtbench": 2, "humaneval": 1}, decode={"mode": "chain", "depth": 3,
                                                                        "max_new_tokens": 8},
                      sweep=[{"mode": "tree", "depth": 3, "topk": 2, "num_draft_tokens": 4}], sweep_prompts=1,
@@ -78,15 +81,15 @@ def test_evaluate_writes_json_and_markdown(tiny_assets, tmp_path):
 def test_missing_draft_is_a_clear_error(tmp_path):
     from speculative.evaluate.run import evaluate
 
-    with pytest.raises(FileNotFoundError, match="spec-bundle"):
-        evaluate(EvalConfig(draft_dir=str(tmp_path / "nothing"), vllm={"enabled": False}, threads=1))
+    with pytest.raises(FileNotFoundError, match="speculative-bundle"):
+        evaluate(SpecEvalConfig(draft_dir=str(tmp_path / "nothing"), vllm={"enabled": False}, threads=1))
 
 
 def test_model_card_renders_from_bundle_records(tiny_assets, tmp_path):
     from speculative.evaluate.model_card import render_model_card
 
     bundle = {"out_dir": str(tmp_path), "config": {"target": "smollm2-135m-instruct", "train_config": "x.yaml"},
-              "train": {"command": "python -m speculative.train --config x.yaml", "seconds": 7200},
+              "train": {"command": "python -m speculative train --config x.yaml", "seconds": 7200},
               "started": "t0", "finished": "t1"}
     draft_cfg = json.loads((tiny_assets / "draft" / "config.json").read_text())
     evaluation = {"config": {"decode": {"mode": "chain", "depth": 3}}, "engine": {
@@ -97,7 +100,7 @@ def test_model_card_renders_from_bundle_records(tiny_assets, tmp_path):
     card = render_model_card(bundle, draft_cfg, metrics, evaluation)
     assert "optimizer steps: 400" in card and "2.00 h" in card and "resumes included): 1.50 h" in card
     assert "tokens seen: 4,500" in card
-    assert "| mtbench | 4 | 2.50 |" in card and "python -m speculative.train --config x.yaml" in card
+    assert "| mtbench | 4 | 2.50 |" in card and "python -m speculative train --config x.yaml" in card
     assert "- human-written" not in card and "held out" not in card
     bundle["config"] |= {"human": {"source": "sharegpt", "offset": 2500, "conversations": 2200}, "train_kind": "online"}
     metrics[-1] |= {"val_acc_0": 0.41, "val_accept_len": 1.66, "val_rows": 7000}
@@ -113,20 +116,31 @@ def test_shipped_configs_load(name):
     from runtime.config import load_config
     from speculative.evaluate.bundle import BundleConfig
 
-    path = Path(__file__).resolve().parents[3] / "experiments" / "configs" / "specforge" / name
-    cfg = load_config(BundleConfig if name.startswith("bundle") else EvalConfig, path)
-    if isinstance(cfg, EvalConfig):
+    path = Path(__file__).resolve().parents[3] / "experiments" / "configs" / "speculative" / name
+    cfg = load_config(BundleConfig if name.startswith("bundle") else SpecEvalConfig, path)
+    if isinstance(cfg, SpecEvalConfig):
         assert cfg.decode.mode == "chain" and cfg.sweep
     else:
         assert (path.parent / Path(cfg.train_config).name).is_file()  # the bundle's train config ships too
         assert (path.parent / Path(cfg.eval_config).name).is_file()
 
 
+def test_bundle_refuses_a_stage_without_its_config():
+    from runtime.config import ConfigError, load_config
+    from speculative.evaluate.bundle import BundleConfig
+
+    with pytest.raises(ConfigError, match=r"train_config \(stage train\), eval_config \(stage evaluate\)"):
+        load_config(BundleConfig, None, ["stages=[train,evaluate]"])
+    with pytest.raises(ConfigError, match=r"prepare_config \(stage prepare\)"):
+        load_config(BundleConfig, None, ["stages=[prepare]"])
+    assert load_config(BundleConfig, None, ["stages=[prepare]", "train_kind=online"]).prepare_config is None
+
+
 def test_unknown_config_key_fails():
     from runtime.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="unknown key 'decode.depht'"):
-        load_config(EvalConfig, None, ["decode.depht=3"])
+        load_config(SpecEvalConfig, None, ["decode.depht=3"])
 
 
 def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch, tiny_assets):
@@ -141,11 +155,10 @@ def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch
     real_run = subprocess.run
 
     def fake_run(cmd, check=False, **kw):
-        module = cmd[2] if len(cmd) > 2 and cmd[1] == "-m" else ""
-        if not module.startswith("speculative."):
+        if cmd[1:3] != ["-m", "speculative"]:
             return real_run(cmd, check=check, **kw)  # e.g. git for the records' provenance
         calls.append(cmd)
-        if module == "speculative.train_dist":  # what the trainer leaves behind: metrics + export
+        if cmd[3] == "train":  # what the trainer leaves behind: metrics + export
             shutil.copytree(tiny_assets / "draft", tmp_path / "b" / "train" / "export")
             (tmp_path / "b" / "train" / "metrics.jsonl").write_text('{"step": 3, "loss": 2.0}\n')
         else:
@@ -155,14 +168,16 @@ def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch
     monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setattr(model_card, "results_dir", lambda: tmp_path)
     cfg = bundle_mod.BundleConfig(out_dir=str(tmp_path / "b"), eval_overrides=[f"out_json={tmp_path / 'eval.json'}"],
-                                  regenerate={"enabled": False}, stages=["train", "evaluate"])
+                                  regenerate={"enabled": False}, stages=["train", "evaluate"],
+                                  train_config=str(CONFIGS / "bundle_train_smollm2.yaml"),
+                                  eval_config=str(CONFIGS / "eval_smollm2.yaml"))
     record = bundle_mod.run_bundle(cfg)
     train_cmd, eval_cmd = calls
     assert f"out_dir={tmp_path / 'b' / 'train'}" in train_cmd and "export=true" in train_cmd
     assert f"draft_dir={tmp_path / 'b' / 'train' / 'export'}" in eval_cmd
     assert record["train"]["seconds"] >= 0 and record["eval_json"] == str(tmp_path / "eval.json")
     card = (tmp_path / "b" / "README.md").read_text()
-    assert "optimizer steps: 3" in card and "speculative.train" in card
+    assert "optimizer steps: 3" in card and "-m speculative train" in card
     assert (tmp_path / "specforge_model_card.md").read_text() == card
 
 
@@ -183,7 +198,7 @@ def test_bundle_online_trains_on_human_then_self_distilled_conversations(tmp_pat
     cfg = bundle_mod.BundleConfig(
         out_dir=str(tmp_path / "b"), regenerate={"enabled": False, "source": str(tmp_path / "own.jsonl")},
         human={"source": str(tmp_path / "people.jsonl"), "offset": 2, "conversations": 3}, train_kind="online",
-        stages=["prepare", "train"])
+        stages=["prepare", "train"], train_config=str(CONFIGS / "bundle_train_smollm2.yaml"))
     bundle_mod.run_bundle(cfg)
     (train_cmd,) = calls  # no prepare_hidden_states run
     mix = tmp_path / "b" / "train_data.jsonl"
@@ -218,7 +233,7 @@ def test_side_by_side_methods_and_a_user_prompt_file(tiny_assets, tmp_path):
     prompts = tmp_path / "mine.jsonl"
     prompts.write_text('{"id": "r", "prompt": "say a b c a b c a b c a b c"}\nnot json\n'
                        '{"id": "s", "turns": ["one", "two"]}\n')
-    cfg = EvalConfig(target=str(tiny_assets / "target"), draft_dir=str(tiny_assets / "draft"),
+    cfg = SpecEvalConfig(target=str(tiny_assets / "target"), draft_dir=str(tiny_assets / "draft"),
                      benchmarks={"mtbench": 1, "humaneval": 0}, prompt_files={"mine": {"path": str(prompts)}},
                      max_turns=1, decode={"mode": "chain", "depth": 3, "max_new_tokens": 12},
                      methods=[{"name": "tree", "decode": {"mode": "tree", "depth": 3, "topk": 2, "num_draft_tokens": 4}},
@@ -248,8 +263,8 @@ def test_compare_config_loads_and_runs_every_method():
 
     from runtime.config import load_config
 
-    path = Path(__file__).resolve().parents[3] / "experiments" / "configs" / "specforge" / "eval_compare.yaml"
-    cfg = load_config(EvalConfig, path)
+    path = Path(__file__).resolve().parents[3] / "experiments" / "configs" / "speculative" / "eval_compare.yaml"
+    cfg = load_config(SpecEvalConfig, path)
     assert cfg.max_turns == 1 and cfg.decode.max_new_tokens == 128 and cfg.decode.greedy and cfg.threads == 2
     assert {m.drafter for m in cfg.methods} == {"eagle3", "lookup", "hybrid"}
     assert cfg.vllm.enabled and set(cfg.vllm.methods) == {"autoregressive", "eagle3", "ngram"} and cfg.vllm.ngram_sweep
@@ -260,7 +275,7 @@ def test_bad_method_override_fails_at_load():
     from runtime.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="methods 'x'"):
-        load_config(EvalConfig, None, ["methods=[{name: x, decode: {depht: 3}}]"])
+        load_config(SpecEvalConfig, None, ["methods=[{name: x, decode: {depht: 3}}]"])
 
 
 def test_vllm_helpers_acceptance_exactness_and_ngram_pick(monkeypatch):

@@ -60,9 +60,9 @@ def test_a_file_without_usable_lines_or_missing_is_an_error(tmp_path):
 
 def test_eval_config_takes_prompt_files_and_rejects_clashing_names(tmp_path):
     from runtime.config import ConfigError, load_config
-    from speculative.evaluate.config import EvalConfig
+    from speculative.evaluate.config import SpecEvalConfig
 
-    cfg = load_config(EvalConfig, None, [f"prompt_files.mine.path={tmp_path / 'p.jsonl'}", "prompt_files.mine.limit=3"])
+    cfg = load_config(SpecEvalConfig, None, [f"prompt_files.mine.path={tmp_path / 'p.jsonl'}", "prompt_files.mine.limit=3"])
     assert cfg.prompt_files["mine"].limit == 3
     with pytest.raises(ConfigError, match="clash"):
-        load_config(EvalConfig, None, [f"prompt_files.mtbench.path={tmp_path / 'p.jsonl'}"])
+        load_config(SpecEvalConfig, None, [f"prompt_files.mtbench.path={tmp_path / 'p.jsonl'}"])

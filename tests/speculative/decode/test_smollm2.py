@@ -56,18 +56,18 @@ def test_eagle3_path_matches_hf_greedy(smollm2, references):
 @pytest.mark.slow
 def test_demo_times_ar_and_every_method_on_the_same_prompts(smollm2, monkeypatch, capsys):
     import runtime.assets
-    from speculative.decode.demo import DemoConfig, run
+    from speculative.decode.demo import DecodeDemoConfig, run
 
     model, tok = smollm2
     monkeypatch.setattr(runtime.assets, "load_model", lambda name: model)
     monkeypatch.setattr(runtime.assets, "load_tokenizer", lambda name: tok)
     prompt = ["Repeat: one two three, one two three, one two three."]
-    out = run(DemoConfig(prompts=prompt, max_new_tokens=12, threads=1, draft_dir="early-exit"))
+    out = run(DecodeDemoConfig(prompts=prompt, max_new_tokens=12, threads=1, draft_dir="early-exit"))
     assert set(out) == {"model", "lookup", "hybrid"} and all(r["identical"] for r in out.values())
     assert out["lookup"]["sources"]["drafted"]["model"] == 0
     printed = capsys.readouterr().out
     assert "warm-up done before timing" in printed and printed.count("identical to AR True") == 3
     assert "early-exit" in printed  # the untrained draft, said so
-    out = run(DemoConfig(prompts=prompt, max_new_tokens=12, threads=1, methods=["model"]))  # default: shipped
+    out = run(DecodeDemoConfig(prompts=prompt, max_new_tokens=12, threads=1, methods=["model"]))  # default: shipped
     printed = capsys.readouterr().out
     assert out["model"]["identical"] and "EAGLE-3" in printed and "smollm2-135m-eagle3" in printed

@@ -2,7 +2,7 @@
 
 Greedy speculative output must equal plain greedy output, and vLLM's acceptance counters must match
 what `train.simulate.greedy_acceptance` predicts for the same prompts and outputs. The draft is
-$LLMSYS_SPEC_DRAFT when set, else the shipped draft (`drafts/smollm2-135m-eagle3`, `make spec-bundle`),
+$LLMSYS_SPEC_DRAFT when set, else the shipped draft (`drafts/smollm2-135m-eagle3`, `make speculative-bundle`),
 else a random draft (acceptance then ~0 and the comparison checks only the round bookkeeping).
 """
 
@@ -51,8 +51,8 @@ def test_vllm_eagle3_greedy_equals_plain_and_acceptance_matches_simulation(tmp_p
     model, tok = smollm2
     export_dir = _draft_dir(tmp_path, model)
     env = {**os.environ, "PYTHONPATH": str(repo_root()), "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-    proc = subprocess.run([sys.executable, "-m", "speculative.export.vllm_check", str(export_dir), "--k", str(K),
-                           "--prompts", "3", "--max-tokens", "40"], capture_output=True, text=True, env=env,
+    proc = subprocess.run([sys.executable, "-m", "speculative", "vllm-check", f"export_dir={export_dir}", f"k={K}",
+                           "prompts=3", "max_tokens=40"], capture_output=True, text=True, env=env,
                           cwd=repo_root(), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -19,10 +19,10 @@ def data_cfg(chats: Path) -> dict:
 
 
 def prepare(model_dir: Path, chats: Path, out: Path, dtype: str = "fp32", **kw):
-    from speculative.offline.config import PrepareConfig
+    from speculative.offline.config import HiddenStatesConfig
     from speculative.offline.prepare import prepare_hidden_states
 
-    cfg = build_config(PrepareConfig, {"data": data_cfg(chats), "target": {"model": str(model_dir)},
+    cfg = build_config(HiddenStatesConfig, {"data": data_cfg(chats), "target": {"model": str(model_dir)},
                                        "out_dir": str(out), "storage_dtype": dtype, "shard_size": SHARD,
                                        "batch_size": 2, "threads": 1})
     return prepare_hidden_states(cfg, **kw)

@@ -80,11 +80,11 @@ def test_head_init_from_target_scores_the_draft_vocab_as_the_target_head_does():
 def test_assembled_draft_head_follows_head_init(spec_tiny_target_dir, tmp_path, monkeypatch, head_init):
     from runtime.config import load_config
     from speculative.train.build import build_training, target_output_side
-    from speculative.train.config import TrainConfig
+    from speculative.train.config import DraftTrainConfig
     from tests.speculative.train.test_resume import CONFIG, write_data
 
     monkeypatch.setenv("LLMSYS_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = load_config(TrainConfig, CONFIG, [f"target.model={spec_tiny_target_dir}", f"head_init={head_init}",
+    cfg = load_config(DraftTrainConfig, CONFIG, [f"target.model={spec_tiny_target_dir}", f"head_init={head_init}",
                                             f"data.source={write_data(tmp_path / 'd.jsonl')}", f"out_dir={tmp_path}"])
     draft = build_training(cfg).draft
     head, norm = target_output_side(str(spec_tiny_target_dir))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from runtime.config import ConfigError, load_config
+from runtime.paths import repo_root
 from speculative.parallel.config import DistTrainConfig
-from speculative.train.config import TrainConfig
+from speculative.train.config import DraftTrainConfig
 
 
 @pytest.mark.parametrize("override, field", [
@@ -15,10 +16,10 @@ from speculative.train.config import TrainConfig
 ])
 def test_out_of_range_settings_are_refused_by_name(override, field):
     with pytest.raises(ConfigError, match=field):
-        load_config(TrainConfig, None, [override])
+        load_config(DraftTrainConfig, None, [override])
 
 
 def test_shipped_recipe_config_loads():
-    cfg = load_config(DistTrainConfig, "experiments/configs/speculative/bundle_train_smollm2.yaml",
+    cfg = load_config(DistTrainConfig, repo_root() / "experiments/configs/speculative/bundle_train_smollm2.yaml",
                       ["offline_dir=/nowhere"])
     assert cfg.ttt_length == 3 and cfg.data.draft_vocab_size == 8192 and cfg.optim.min_lr_ratio == 0.1

@@ -16,7 +16,7 @@ import torch
 from runtime.logging import read_jsonl
 from runtime.paths import repo_root
 
-CONFIG = repo_root() / "experiments" / "configs" / "specforge" / "tiny_random.yaml"
+CONFIG = repo_root() / "experiments" / "configs" / "speculative" / "tiny_random.yaml"
 
 
 def write_data(path: Path, n: int = 24) -> Path:
@@ -32,7 +32,7 @@ def write_data(path: Path, n: int = 24) -> Path:
 def launch(target_dir, data, out, throttle=0.0):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LLMSYS_THREADS": "1", "LLMSYS_NO_PROGRESS": "1",
            "PYTHONPATH": str(repo_root()), "LLMSYS_CACHE_DIR": str(Path(out).parent / "cache")}
-    cmd = [sys.executable, "-m", "speculative.train", "--config", str(CONFIG), f"target.model={target_dir}",
+    cmd = [sys.executable, "-m", "speculative", "train", "--config", str(CONFIG), f"target.model={target_dir}",
            f"data.source={data}", f"out_dir={out}", f"throttle_s={throttle}", "export=true"]
     return subprocess.Popen(cmd, cwd=repo_root(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -85,11 +85,11 @@ def test_checkpoints_rotated_and_export_written(runs):
 
 
 def test_export_cli_from_checkpoint(runs, tmp_path):
+    from speculative.__main__ import main as speculative_main
     from speculative.export import load_exported_draft
-    from speculative.export.__main__ import main as export_main
 
     run_dir, _ = runs
-    assert export_main([str(run_dir / "killed"), "--step", "12", "--out", str(tmp_path / "exp")]) == 0
+    assert speculative_main(["export", f"run_dir={run_dir / 'killed'}", "step=12", f"out={tmp_path / 'exp'}"]) == 0
     a = load_exported_draft(tmp_path / "exp")
     b = load_exported_draft(run_dir / "killed" / "export")  # written by the trainer at the end
     for (k, x), (_, y) in zip(a.trainable_state_dict().items(), b.trainable_state_dict().items()):
@@ -99,10 +99,10 @@ def test_export_cli_from_checkpoint(runs, tmp_path):
 def _resume(run_dir: Path, target_dir, data: Path, *overrides: str):
     from runtime.config import load_config
     from speculative.train.build import build_training
-    from speculative.train.config import TrainConfig
+    from speculative.train.config import DraftTrainConfig
     from speculative.train.trainer import DraftTrainer
 
-    cfg = load_config(TrainConfig, CONFIG, [f"target.model={target_dir}", f"data.source={data}", f"out_dir={run_dir}",
+    cfg = load_config(DraftTrainConfig, CONFIG, [f"target.model={target_dir}", f"data.source={data}", f"out_dir={run_dir}",
                                             "threads=1", *overrides])
     setup = build_training(cfg)
     trainer = DraftTrainer(cfg, setup.target, setup.draft, setup.schedule)

@@ -31,10 +31,10 @@ def test_split_holdout_takes_whole_examples_from_the_end():
 def _setup(target_dir, tmp_path, *overrides):
     from runtime.config import load_config
     from speculative.train.build import build_training
-    from speculative.train.config import TrainConfig
+    from speculative.train.config import DraftTrainConfig
 
     data = write_data(tmp_path / "data.jsonl", n=14)  # 14 distinct conversations (the generator repeats after 14)
-    cfg = load_config(TrainConfig, CONFIG, [f"target.model={target_dir}", f"data.source={data}",
+    cfg = load_config(DraftTrainConfig, CONFIG, [f"target.model={target_dir}", f"data.source={data}",
                                             f"out_dir={tmp_path / 'run'}", "threads=1", *overrides])
     return cfg, build_training(cfg)
 
@@ -80,13 +80,13 @@ def test_validation_equals_a_per_example_reference_and_is_never_trained_on(spec_
 
 
 def test_a_checkpoint_written_before_a_setting_existed_resumes_at_its_default():
-    from speculative.train.config import TrainConfig
+    from speculative.train.config import DraftTrainConfig
     from speculative.train.trainer import with_defaults
 
-    stored = TrainConfig().model_dump(mode="json")
+    stored = DraftTrainConfig().model_dump(mode="json")
     del stored["val"]
     stored["optim"].pop("min_lr_ratio")
-    filled = with_defaults(stored, TrainConfig().model_dump(mode="json"))
-    assert filled == TrainConfig().model_dump(mode="json")
+    filled = with_defaults(stored, DraftTrainConfig().model_dump(mode="json"))
+    assert filled == DraftTrainConfig().model_dump(mode="json")
     assert with_defaults({"val": {"examples": 3}}, {"val": {"examples": 0, "every": 0}}) == {
         "val": {"examples": 3, "every": 0}}

@@ -2,7 +2,7 @@
 (when the run has side-by-side methods or vLLM baselines, e.g. spec_compare.json) tokens/s per method per
 benchmark with tau, plus per-position acceptance.
 
-    python experiments/figures/specforge_spec_eval.py [spec_eval.json] [out_dir]
+    python experiments/figures/speculative_eval.py [spec_eval.json] [out_dir]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def main() -> None:
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else results_dir() / "spec_eval.json"
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else results_dir() / "figures"
     if not src.is_file():
-        raise SystemExit(f"{src} not found: run `make spec-eval` first")
+        raise SystemExit(f"{src} not found: run `make speculative-eval` first")
     for p in plot(json.loads(src.read_text()), out):
         print(p)
 

@@ -1,6 +1,6 @@
 """Per-method bars by intent (MRR and Hit@1) for every query set in an evaluation JSON.
 
-    python experiments/figures/soprag_by_intent.py experiments/results/rag_eval.json [--out-dir DIR]
+    python experiments/figures/sopr_rag_by_intent.py experiments/results/rag_eval.json [--out-dir DIR]
 """
 
 from __future__ import annotations

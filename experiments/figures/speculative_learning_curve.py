@@ -1,6 +1,6 @@
 """Learning curve of a draft training run: acc_0..k and the simulated accept length vs target tokens seen.
 
-    python experiments/figures/specforge_learning_curve.py METRICS_JSONL OUT_JSON OUT_PNG [--window 25]
+    python experiments/figures/speculative_learning_curve.py METRICS_JSONL OUT_JSON OUT_PNG [--window 25]
 
 METRICS_JSONL is a run's metrics.jsonl (e.g. <bundle>/train/metrics.jsonl); `--then M2 [--then M3]` appends
 runs that continued from its export (`init_from`), steps and tokens counted on. The JSON keeps one row per

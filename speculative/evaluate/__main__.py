@@ -1,3 +1,0 @@
-from speculative.evaluate.run import main
-
-raise SystemExit(main())
