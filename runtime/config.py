@@ -66,9 +66,27 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def with_section_defaults(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with the values a section's default *instance* sets (e.g. `decode: DecodeConfig = DecodeConfig(
+    depth=7)`) filled in under every section the data names, so `decode.mode=chain` keeps depth 7 instead of
+    falling back to the class default; keys the data gives win."""
+    out = dict(data)
+    for name, field in cls.model_fields.items():
+        sub = out.get(name)
+        if not isinstance(sub, dict):
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            sub = deep_merge(default.model_dump(mode="json", include=default.model_fields_set), sub)
+            out[name] = with_section_defaults(type(default), sub)
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            out[name] = with_section_defaults(field.annotation, sub)
+    return out
+
+
 def build_config(cls: type[T], data: dict[str, Any], source: str = "<dict>") -> T:
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(with_section_defaults(cls, data))
     except ValidationError as err:
         raise ConfigError(_format_errors(err, source)) from None
 
@@ -96,15 +114,19 @@ def dump_config(cfg: BaseModel) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
-def config_keys(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
-    """[(dotted key, default as text)] of every leaf of a config class, nested configs flattened."""
+def config_keys(cls: type[BaseModel], prefix: str = "", instance: BaseModel | None = None) -> list[tuple[str, str]]:
+    """[(dotted key, default as text)] of every leaf of a config class, nested configs flattened (a section's
+    defaults are those of its default instance)."""
     out: list[tuple[str, str]] = []
     for name, field in cls.model_fields.items():
+        value = getattr(instance, name) if instance is not None else (
+            None if field.is_required() else field.get_default(call_default_factory=True))
         ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            out += config_keys(ann, f"{prefix}{name}.")
+        if isinstance(value, BaseModel) or (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            sub = type(value) if isinstance(value, BaseModel) else ann
+            out += config_keys(sub, f"{prefix}{name}.", value if isinstance(value, BaseModel) else None)
             continue
-        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        default = "required" if instance is None and field.is_required() else repr(value)
         out.append((f"{prefix}{name}", default if len(default) <= 60 else default[:57] + "..."))
     return out
 

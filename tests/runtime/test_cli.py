@@ -94,3 +94,18 @@ def test_every_package_answers_help(pkg, capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "verbs:" in out
+
+
+class Decode(StrictModel):
+    mode: str = "tree"
+    depth: int = 5
+
+
+class WithSection(StrictModel):
+    decode: Decode = Decode(mode="chain", depth=7)  # a section whose default instance differs from its class
+
+
+def test_partial_override_keeps_the_section_default_instance():
+    cfg = config_from_cli(WithSection, ["decode.depth=3"], description=None, example="")
+    assert (cfg.decode.mode, cfg.decode.depth) == ("chain", 3)
+    assert dict(config_keys(WithSection)) == {"decode.mode": "'chain'", "decode.depth": "7"}
