@@ -78,7 +78,7 @@ class DistillConfig(StrictModel):
         raise ValueError(f"unknown teacher '{name}'; use {' | '.join(REWARD_NAMES)} | hf-rm:<folder>")
 
 
-class TrainConfig(StrictModel):
+class ValueTrainConfig(StrictModel):
     """Head training: MSE of V at every prefix to the final reward, plus (with candidate data) a ranking
     loss over each labelled position's K candidates. Validation holds out whole prompts; every
     `checkpoint_every` steps the held-out pairwise accuracy is measured and the best head is kept
@@ -101,7 +101,7 @@ class TrainConfig(StrictModel):
     seed: int = 0
 
 
-class EvalConfig(StrictModel):
+class SteerEvalConfig(StrictModel):
     task: Task = "sentiment"
     num_prompts: int = Field(16, ge=1)
     prompt_offset: int = Field(1000, ge=0)  # eval prompts are disjoint from the distillation prompts
@@ -133,7 +133,7 @@ class EvalConfig(StrictModel):
     posttrained: bool = False  # add the post-trained stand-in arm (`python -m sparse_align posttrain` first)
 
     @model_validator(mode="after")
-    def _rates_in_range(self) -> EvalConfig:
+    def _rates_in_range(self) -> SteerEvalConfig:
         rates = self.sia_rates + self.prompt_rates + self.primary_rates + self.w0_rates + self.exact_rates
         bad = [r for r in rates if not 0.0 < r <= 1.0]
         if bad:
@@ -188,8 +188,8 @@ class SIAConfig(StrictModel):
     threads: int = Field(default_factory=_default_threads, ge=1)
     value: ValueModelConfig = ValueModelConfig()
     distill: DistillConfig = DistillConfig()
-    train: TrainConfig = TrainConfig()
-    eval: EvalConfig = EvalConfig()
+    train: ValueTrainConfig = ValueTrainConfig()
+    eval: SteerEvalConfig = SteerEvalConfig()
     sweep: SweepConfig = SweepConfig()
     junctions: JunctionConfig = JunctionConfig()
     posttrain: PosttrainConfig = PosttrainConfig()

@@ -15,7 +15,7 @@ from runtime.assets import load_tokenizer
 from runtime.config import StrictModel, config_from_cli
 from runtime.device import set_threads
 from runtime.paths import cache_dir
-from sparse_align.config import DistillConfig, SteerConfig, TrainConfig, ValueModelConfig
+from sparse_align.config import DistillConfig, SteerConfig, ValueModelConfig, ValueTrainConfig
 from sparse_align.eval.tasks import split_prompts
 from sparse_align.rewards import make_reward
 from sparse_align.steer.calibrate import tau_for_rate
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                                      DistillConfig(num_prompts=4, samples_per_prompt=4, max_new_tokens=16),
                                      work / "distill.jsonl")
         vm = ValueModel.build(ValueModelConfig(), backbone=model)
-        print("value head:", train_value_head(vm, rows, TrainConfig(epochs=20, batch_tokens=64), work / "train"))
+        print("value head:", train_value_head(vm, rows, ValueTrainConfig(epochs=20, batch_tokens=64), work / "train"))
     prompt = split_prompts("sentiment", "eval", 1)[0]
     ids = render_prompt(tok, prompt)
     base = generate_steered(model, tok, ids, SteerConfig(mode="base", max_new_tokens=24),

@@ -22,7 +22,7 @@ from runtime.paths import cache_dir, results_dir
 from sopr_rag.cards.llm import make_card_builder
 from sopr_rag.cli import command_line, exits_2_on_error, parse_verb_args, settings, split_overrides, verb_parser
 from sopr_rag.eval.ablations import ABLATIONS
-from sopr_rag.eval.harness import EvalConfig
+from sopr_rag.eval.harness import RetrievalEvalConfig
 from sopr_rag.eval.queries import load_queries
 from sopr_rag.eval.run import evaluate as run_evaluation
 from sopr_rag.eval.run import write_results
@@ -36,7 +36,7 @@ class EvalSpec(StrictModel):
     corpus: str | None = None
     index: str | None = None
     queries: list[str] = Field(default_factory=list)
-    eval: EvalConfig = EvalConfig()
+    eval: RetrievalEvalConfig = RetrievalEvalConfig()
     utility: UtilityConfig = UtilityConfig()
     out: str | None = None  # JSON path; the markdown goes beside it
 

@@ -24,14 +24,14 @@ from sopr_rag.types import Retriever, SearchResult
 log = get_logger("sopr_rag.eval")
 
 
-class EvalConfig(StrictModel):
+class RetrievalEvalConfig(StrictModel):
     methods: list[str] = Field(default_factory=lambda: list(METHODS))  # names from sopr_rag/retrievers.py
     ablations: list[str] = Field(default_factory=list)  # names from sopr_rag.eval.ablations.ABLATIONS
     top_k: int = Field(10, ge=1)
     step_intents: list[str] = Field(default_factory=lambda: ["flow"])  # step accuracy is scored on these
 
 
-def evaluate_one(retriever: Retriever, q: GoldQuery, cfg: EvalConfig) -> tuple[dict[str, Any], SearchResult]:
+def evaluate_one(retriever: Retriever, q: GoldQuery, cfg: RetrievalEvalConfig) -> tuple[dict[str, Any], SearchResult]:
     t0 = time.perf_counter()
     result = retriever.search(q.query, cfg.top_k)
     latency = (time.perf_counter() - t0) * 1e3
@@ -69,7 +69,7 @@ def breakdown(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             **{g: {k: aggregate(v) for k, v in sorted(parts.items())} for g, parts in groups.items()}}
 
 
-def run_method(name: str, retriever: Retriever, qs: QuerySet, cfg: EvalConfig,
+def run_method(name: str, retriever: Retriever, qs: QuerySet, cfg: RetrievalEvalConfig,
                on_result: Callable[[GoldQuery, SearchResult], None] | None = None) -> list[dict[str, Any]]:
     records = []
     for q in progress(qs.queries, desc=f"{qs.name}:{name}"):

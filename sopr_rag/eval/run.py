@@ -9,7 +9,7 @@ from typing import Any
 from runtime.checkpoint import atomic_write_json, atomic_write_text
 from runtime.logging import get_logger
 from sopr_rag.config import SopragConfig
-from sopr_rag.eval.harness import EvalConfig, breakdown, run_method
+from sopr_rag.eval.harness import RetrievalEvalConfig, breakdown, run_method
 from sopr_rag.eval.queries import QuerySet
 from sopr_rag.eval.report import to_markdown
 from sopr_rag.eval.utility import UtilityConfig, UtilityScorer
@@ -18,7 +18,7 @@ from sopr_rag.retrievers import check_method, make_retriever
 log = get_logger("sopr_rag.eval")
 
 
-def evaluate(index: Any, query_sets: list[QuerySet], cfg: EvalConfig, soprag_cfg: SopragConfig | None = None,
+def evaluate(index: Any, query_sets: list[QuerySet], cfg: RetrievalEvalConfig, soprag_cfg: SopragConfig | None = None,
              utility: UtilityConfig | None = None, llm: Any = None) -> dict[str, Any]:
     """Results dict: {"query_sets": {name: {"n", "skipped", "methods": {method: breakdown + per_query}}}}."""
     soprag_cfg = soprag_cfg or SopragConfig()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sparse_align.config import EvalConfig
+from sparse_align.config import SteerEvalConfig
 from sparse_align.eval.arms import rate_name
 from sparse_align.eval.stats import equivalence, holm_comparisons, paired, prompt_means
 
@@ -22,7 +22,7 @@ def _means(arm: dict[str, Any], seeds: int, key: str = "rewards", scorer: str | 
     return prompt_means([r[:seeds] for r in grid])
 
 
-def _pair(arms: dict[str, Any], a: str, b: str, cfg: EvalConfig, scorer: str | None = None) -> dict[str, Any] | None:
+def _pair(arms: dict[str, Any], a: str, b: str, cfg: SteerEvalConfig, scorer: str | None = None) -> dict[str, Any] | None:
     if a not in arms or b not in arms:
         return None
     res = paired(_means(arms[a], cfg.seeds, scorer=scorer), _means(arms[b], cfg.seeds, scorer=scorer),
@@ -30,7 +30,7 @@ def _pair(arms: dict[str, Any], a: str, b: str, cfg: EvalConfig, scorer: str | N
     return {k: v for k, v in res.items() if k != "_boot"}
 
 
-def secondary_pairs(cfg: EvalConfig) -> list[tuple[str, str]]:
+def secondary_pairs(cfg: SteerEvalConfig) -> list[tuple[str, str]]:
     out = [(f"sia@{rate_name(r)}", f"random@{rate_name(r)}") for r in cfg.sia_rates if r not in cfg.primary_rates]
     out += [(f"sia@{rate_name(r)}", f"sia-w0@{rate_name(r)}") for r in cfg.w0_rates]
     out += [(f"sia-exact@{rate_name(r)}", f"random@{rate_name(r)}") for r in cfg.exact_rates]
@@ -40,7 +40,7 @@ def secondary_pairs(cfg: EvalConfig) -> list[tuple[str, str]]:
     return out
 
 
-def analyse(arms: dict[str, Any], cfg: EvalConfig, timing: dict[str, Any] | None = None) -> dict[str, Any]:
+def analyse(arms: dict[str, Any], cfg: SteerEvalConfig, timing: dict[str, Any] | None = None) -> dict[str, Any]:
     primary = {}
     for r in cfg.primary_rates:
         a, b = f"sia@{rate_name(r)}", f"random@{rate_name(r)}"
@@ -83,7 +83,7 @@ def _claim(verdict: str, number: str, detail: list[str]) -> dict[str, Any]:
     return {"verdict": verdict, "number": number, "detail": "; ".join(detail)}
 
 
-def claim_verdicts(primary: dict[str, Any], matches: list[dict[str, Any]], cfg: EvalConfig) -> dict[str, Any]:
+def claim_verdicts(primary: dict[str, Any], matches: list[dict[str, Any]], cfg: SteerEvalConfig) -> dict[str, Any]:
     """SIA's claims (experiments/claims.yaml, `sia_target` parts) decided by the pre-registered statistics,
     never by point estimates: keyed by part, each {verdict: met | not met | not measured, number, detail}.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sparse_align.config import EvalConfig, SteerConfig
+from sparse_align.config import SteerConfig, SteerEvalConfig
 
 
 @dataclass
@@ -36,7 +36,7 @@ def rate_name(rate: float) -> str:
     return f"{rate:.0%}"
 
 
-def plan_arms(cfg: EvalConfig, taus: dict[float, float]) -> list[Arm]:
+def plan_arms(cfg: SteerEvalConfig, taus: dict[float, float]) -> list[Arm]:
     def steer(**kw: object) -> SteerConfig:
         base = dict(top_k=cfg.top_k, weight=cfg.weight, max_new_tokens=cfg.max_new_tokens, detector=cfg.detector)
         return SteerConfig(**{**base, **kw})
@@ -65,5 +65,5 @@ def plan_arms(cfg: EvalConfig, taus: dict[float, float]) -> list[Arm]:
     return arms
 
 
-def calibration_rates(cfg: EvalConfig) -> list[float]:
+def calibration_rates(cfg: SteerEvalConfig) -> list[float]:
     return sorted(set(cfg.sia_rates) | set(cfg.w0_rates) | set(cfg.exact_rates))

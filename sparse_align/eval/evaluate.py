@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from runtime.logging import get_logger, progress
-from sparse_align.config import EvalConfig, SteerConfig
+from sparse_align.config import SteerConfig, SteerEvalConfig
 from sparse_align.eval.metrics import generation_stats, mean_ci
 from sparse_align.eval.tasks import split_prompts
 from sparse_align.eval.timing import interleaved_timing, timing_methods
@@ -37,7 +37,7 @@ class EvalContext:
     value_model: ValueModel
     teacher: RewardModel
     second: RewardModel | None
-    cfg: EvalConfig
+    cfg: SteerEvalConfig
     on_method: Callable[[list[dict[str, Any]]], None] | None = None  # e.g. write partial results
 
 
@@ -56,7 +56,7 @@ class _Results(list):
             self.ctx.on_method(list(self))
 
 
-def _steer_cfg(cfg: EvalConfig, **kw: Any) -> SteerConfig:
+def _steer_cfg(cfg: SteerEvalConfig, **kw: Any) -> SteerConfig:
     return SteerConfig(top_k=cfg.top_k, weight=cfg.weight, max_new_tokens=cfg.max_new_tokens, **kw)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.logging import get_logger
-from sparse_align.config import EvalConfig, SteerConfig
+from sparse_align.config import SteerConfig, SteerEvalConfig
 from sparse_align.eval.analysis import analyse
 from sparse_align.eval.arms import Arm, calibration_rates, plan_arms, rate_name
 from sparse_align.eval.metrics import generation_stats
@@ -30,14 +30,14 @@ log = get_logger("sparse_align.powered")
 class PoweredContext:
     paired: PairedContext  # eval prompts
     calib: PairedContext  # training prompts for tau
-    cfg: EvalConfig
+    cfg: SteerEvalConfig
     scorers: dict[str, RewardModel] = field(default_factory=dict)
     posttrained: Any = None  # the post-trained stand-in model, for the `posttrained` arm
     state: dict[str, Any] = field(default_factory=dict)  # {"taus": ..., "arms": {...}} (resumed or fresh)
     on_arm: Callable[[dict[str, Any]], None] | None = None
 
 
-def calibrate_taus(calib: PairedContext, c: EvalConfig, rates: list[float]) -> dict[str, float]:
+def calibrate_taus(calib: PairedContext, c: SteerEvalConfig, rates: list[float]) -> dict[str, float]:
     """Global tau per target rate: quantiles of the detector's scores under base sampling (train prompts)."""
     steer = SteerConfig(mode="base", top_k=c.top_k, max_new_tokens=c.max_new_tokens, detector=c.detector)
     gens = sample_paired(calib, steer, range(1), guide="none", desc="calibrate tau")

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sparse_align.config import EvalConfig, SteerConfig, SweepConfig
+from sparse_align.config import SteerConfig, SteerEvalConfig, SweepConfig
 from sparse_align.eval.metrics import generation_stats
 from sparse_align.eval.paired import PairedContext, sample_paired, score_grid
 from sparse_align.eval.stats import mean_ci, prompt_means
 
 
-def run_sweep(ctx: PairedContext, cfg: SweepConfig, ev: EvalConfig, taus: dict[float, float]) -> list[dict[str, Any]]:
+def run_sweep(ctx: PairedContext, cfg: SweepConfig, ev: SteerEvalConfig, taus: dict[float, float]) -> list[dict[str, Any]]:
     points = []
     for rate in cfg.rates:
         for w in cfg.weights:

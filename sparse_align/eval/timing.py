@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 
-from sparse_align.config import EvalConfig, SteerConfig
+from sparse_align.config import SteerConfig, SteerEvalConfig
 from sparse_align.eval.tasks import prompt_ids, split_prompts
 from sparse_align.steer.decode import generate_steered
 from sparse_align.steer.gate import SteerGate
 
 
-def timing_methods(cfg: EvalConfig, taus: dict[float, float], random_rates: dict[float, float] | None = None,
+def timing_methods(cfg: SteerEvalConfig, taus: dict[float, float], random_rates: dict[float, float] | None = None,
                    max_rate: float = 1.0) -> dict[str, SteerConfig]:
     """base, dense, sia@r (global tau), random@r (at SIA's realised rate if given), sia-prompt@r."""
     random_rates = random_rates or {}
@@ -32,7 +32,7 @@ def timing_methods(cfg: EvalConfig, taus: dict[float, float], random_rates: dict
             for k, v in methods.items()}
 
 
-def interleaved_timing(model: Any, tok: Any, value_model: Any, cfg: EvalConfig, taus: dict[float, float],
+def interleaved_timing(model: Any, tok: Any, value_model: Any, cfg: SteerEvalConfig, taus: dict[float, float],
                        rounds: int = 1, *, methods: dict[str, SteerConfig] | None = None,
                        num_prompts: int | None = None) -> dict[str, Any]:
     methods = methods or timing_methods(cfg, taus, max_rate=0.4)

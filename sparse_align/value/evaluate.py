@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from sparse_align.config import TrainConfig
+from sparse_align.config import ValueTrainConfig
 from sparse_align.value.features import Features
 from sparse_align.value.losses import banded_accuracy
 
@@ -31,7 +31,7 @@ class Split:
 
 
 @torch.inference_mode()
-def evaluate_head(head: torch.nn.Module, s: Split, cfg: TrainConfig, dev: torch.device) -> dict[str, Any]:
+def evaluate_head(head: torch.nn.Module, s: Split, cfg: ValueTrainConfig, dev: torch.device) -> dict[str, Any]:
     was_training = head.training
     head.eval()
     out: dict[str, Any] = {"val_mse": float("nan"), "val_corr": float("nan"), "val_pairwise_acc": float("nan")}

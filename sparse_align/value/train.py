@@ -19,7 +19,7 @@ import torch
 from runtime.checkpoint import CheckpointManager, rng_state, set_rng_state
 from runtime.device import seed_everything
 from runtime.logging import MetricsWriter, get_logger, progress
-from sparse_align.config import TrainConfig
+from sparse_align.config import ValueTrainConfig
 from sparse_align.value.evaluate import Split, evaluate_head
 from sparse_align.value.features import packed_features
 from sparse_align.value.losses import listwise_loss, pairwise_loss
@@ -32,7 +32,7 @@ __all__ = ["train_value_head", "train_value_lora"]
 log = get_logger("sparse_align.train")
 
 
-def _rank_loss(head: torch.nn.Module, cand: torch.Tensor, target: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+def _rank_loss(head: torch.nn.Module, cand: torch.Tensor, target: torch.Tensor, cfg: ValueTrainConfig) -> torch.Tensor:
     values = head(cand).float()  # [N, K]
     if cfg.rank_loss == "listwise":
         return listwise_loss(values, target, cfg.rank_temperature)
@@ -48,7 +48,7 @@ def _better(new: dict[str, float], best: dict[str, float] | None) -> bool:
     return new["val_mse"] < best["val_mse"]
 
 
-def train_value_head(value_model: ValueModel, rows: list[dict[str, Any]], cfg: TrainConfig,
+def train_value_head(value_model: ValueModel, rows: list[dict[str, Any]], cfg: ValueTrainConfig,
                      run_dir: str | Path) -> dict[str, Any]:
     """Train the head on precomputed features; returns the restored best head's metrics."""
     if value_model.cfg.lora_rank > 0:

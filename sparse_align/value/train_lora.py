@@ -11,11 +11,11 @@ import torch
 from runtime.checkpoint import CheckpointManager, rng_state, set_rng_state
 from runtime.device import seed_everything
 from runtime.logging import MetricsWriter, progress
-from sparse_align.config import TrainConfig
+from sparse_align.config import ValueTrainConfig
 from sparse_align.value.model import ValueModel
 
 
-def train_value_lora(value_model: ValueModel, rows: list[dict[str, Any]], cfg: TrainConfig,
+def train_value_lora(value_model: ValueModel, rows: list[dict[str, Any]], cfg: ValueTrainConfig,
                      run_dir: str | Path) -> dict[str, float]:
     """LoRA + head: one response per step through the backbone (slow on CPU; for GPU machines)."""
     from peft import get_peft_model_state_dict, set_peft_model_state_dict

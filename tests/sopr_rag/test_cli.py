@@ -114,7 +114,7 @@ def test_one_method_registry_behind_cli_api_and_evaluation(tmp_path, capsys):
     import sopr_rag.baselines
     import sopr_rag.cli
     import sopr_rag.eval.run
-    from sopr_rag.eval.harness import EvalConfig
+    from sopr_rag.eval.harness import RetrievalEvalConfig
     from sopr_rag.retrievers import METHODS, UnknownMethodError, check_method, make_retriever
 
     with pytest.raises(UnknownMethodError) as err:
@@ -131,8 +131,8 @@ def test_one_method_registry_behind_cli_api_and_evaluation(tmp_path, capsys):
     assert message in capsys.readouterr().err
     index = types.SimpleNamespace(docs={}, procedures={}, index_dir=tmp_path / "idx")
     with pytest.raises(UnknownMethodError, match="unknown method 'nope'"):
-        sopr_rag.eval.run.evaluate(index, [], EvalConfig(methods=["nope"]))
-    assert EvalConfig().methods == list(METHODS)
+        sopr_rag.eval.run.evaluate(index, [], RetrievalEvalConfig(methods=["nope"]))
+    assert RetrievalEvalConfig().methods == list(METHODS)
     # the API and the evaluation call the registry's factory; no second factory is left anywhere
     assert sopr_rag.api.make_retriever is make_retriever and sopr_rag.eval.run.make_retriever is make_retriever
     assert not hasattr(sopr_rag.cli, "make_retriever") and not hasattr(sopr_rag.baselines, "get_retriever")

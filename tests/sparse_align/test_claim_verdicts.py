@@ -4,7 +4,7 @@ batch-1 timing), never from point estimates or constants: synthetic paired arms 
 import numpy as np
 import pytest
 
-from sparse_align.config import EvalConfig
+from sparse_align.config import SteerEvalConfig
 from sparse_align.eval.analysis import analyse
 from sparse_align.eval.powered_report import analysis_lines
 
@@ -13,7 +13,7 @@ P = 200  # prompts
 
 @pytest.fixture()
 def cfg():
-    return EvalConfig(seeds=2, sia_rates=[0.2, 0.4], primary_rates=[0.2, 0.4], w0_rates=[], exact_rates=[], bon_n=[],
+    return SteerEvalConfig(seeds=2, sia_rates=[0.2, 0.4], primary_rates=[0.2, 0.4], w0_rates=[], exact_rates=[], bon_n=[],
                       bootstrap=2000)
 
 

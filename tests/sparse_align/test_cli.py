@@ -8,7 +8,7 @@ import pytest
 
 from runtime.config import config_from_cli
 from sparse_align.__main__ import VERBS, main
-from sparse_align.config import EvalConfig, JunctionConfig, SIAConfig
+from sparse_align.config import JunctionConfig, SIAConfig, SteerEvalConfig
 
 ALL_VERBS = ("distill", "train", "evaluate", "timing", "run", "junctions", "sweep", "posttrain", "powered",
              "run-powered", "export-head", "demo")
@@ -55,7 +55,7 @@ def test_results_land_in_the_configured_results_dir(tiny_model, tokenizer, tmp_p
     from sparse_align.pipeline import output_dir
 
     cfg = SIAConfig(name="cli-test", run_dir=str(tmp_path / "run"), results_dir=str(tmp_path / "out"),
-                    eval=EvalConfig(top_k=4, max_new_tokens=3), junctions=JunctionConfig(num_prompts=1, seeds=1))
+                    eval=SteerEvalConfig(top_k=4, max_new_tokens=3), junctions=JunctionConfig(num_prompts=1, seeds=1))
     assert output_dir(cfg) == tmp_path / "out"
     stages.junctions(cfg, tiny_model, tokenizer)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sia_junctions_cli-test.json",

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from runtime.config import ConfigError, load_config
-from sparse_align.config import EvalConfig, SIAConfig
+from sparse_align.config import SIAConfig, SteerEvalConfig
 from sparse_align.eval.evaluate import EvalContext, check_target, run_evaluation
 from sparse_align.eval.metrics import distinct_n, mean_ci
 from sparse_align.eval.report import write_report
@@ -30,7 +30,7 @@ def test_prompt_splits_disjoint():
 
 
 def test_run_evaluation_all_methods(tiny_model, tokenizer, tiny_value_model, tmp_path):
-    cfg = EvalConfig(num_prompts=3, max_new_tokens=6, top_k=5, sia_rates=[0.3, 0.7], bon_n=[2, 3],
+    cfg = SteerEvalConfig(num_prompts=3, max_new_tokens=6, top_k=5, sia_rates=[0.3, 0.7], bon_n=[2, 3],
                      sia_bon_rate=0.3, calibration_prompts=2, second_scorer="none")
     ctx = EvalContext(tiny_model, tokenizer, tiny_value_model, make_reward("vader"), None, cfg)
     res = run_evaluation(ctx)
@@ -80,7 +80,7 @@ def test_configs_load_and_reject_typos(tmp_path):
 def test_interleaved_timing_methods(tiny_model, tokenizer, tiny_value_model):
     from sparse_align.eval.timing import interleaved_timing
 
-    cfg = EvalConfig(num_prompts=1, max_new_tokens=4, top_k=5)
+    cfg = SteerEvalConfig(num_prompts=1, max_new_tokens=4, top_k=5)
     res = interleaved_timing(tiny_model, tokenizer, tiny_value_model, cfg, {0.2: 1.5, 0.4: 1.0, 0.8: 0.1})
     assert set(res) == {"base", "dense", "sia@20%", "random@20%", "sia@40%", "random@40%"}
     assert res["base"]["added_vs_base"] == 0 and res["dense"]["steered_fraction"] == 1.0
@@ -93,9 +93,9 @@ def test_batched_evaluation_equals_batch1(tiny_model, tokenizer, tiny_value_mode
     kw = dict(num_prompts=3, max_new_tokens=6, top_k=5, sia_rates=[0.3], bon_n=[2], sia_bon_rate=0.3,
               calibration_prompts=2, second_scorer="none", prompt_rates=[0.3])
     one = run_evaluation(EvalContext(tiny_model, tokenizer, tiny_value_model, make_reward("vader"), None,
-                                     EvalConfig(**kw)))
+                                     SteerEvalConfig(**kw)))
     bat = run_evaluation(EvalContext(tiny_model, tokenizer, tiny_value_model, make_reward("vader"), None,
-                                     EvalConfig(**kw, batch_rows=4, timing_prompts=2)))
+                                     SteerEvalConfig(**kw, batch_rows=4, timing_prompts=2)))
     assert [m["method"] for m in bat["methods"]] == ["base", "dense", "sia@30%", "random@30%", "sia-prompt@30%",
                                                      "bon-2", "sia@30%+bon-2"]
     for a, b in zip(one["methods"], bat["methods"]):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import sparse_align.eval.powered as powered_mod
-from sparse_align.config import EvalConfig
+from sparse_align.config import SteerEvalConfig
 from sparse_align.eval.paired import ExactGuide, PairedContext
 from sparse_align.eval.powered import PoweredContext, run_powered
 from sparse_align.eval.powered_report import write_powered_report
@@ -23,7 +23,7 @@ def _ctx(model, tok, vm, teacher, prompts, split):
 
 @pytest.fixture(scope="module")
 def cfg():
-    return EvalConfig(num_prompts=3, seeds=2, max_new_tokens=4, top_k=5, weight=4.0, sia_rates=[0.3, 0.7],
+    return SteerEvalConfig(num_prompts=3, seeds=2, max_new_tokens=4, top_k=5, weight=4.0, sia_rates=[0.3, 0.7],
                       primary_rates=[0.3, 0.7], w0_rates=[0.3], exact_rates=[0.3], bon_n=[2], bon_pool=3,
                       sia_bon_rate=0.3, sia_bon_n=2, calibration_prompts=2, batch_rows=4, bootstrap=200,
                       timing_prompts=1, timing_max_rate=0.3)

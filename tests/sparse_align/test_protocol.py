@@ -6,7 +6,7 @@ import pytest
 
 from runtime.config import load_config
 from runtime.paths import repo_root
-from sparse_align.config import EvalConfig, SIAConfig, SteerConfig, SweepConfig
+from sparse_align.config import SIAConfig, SteerConfig, SteerEvalConfig, SweepConfig
 from sparse_align.eval.paired import PairedContext
 from sparse_align.steer.decode import render_prompt
 
@@ -34,7 +34,7 @@ def test_junction_measurement(tiny_model, tokenizer, vowel_reward):
 def test_w_sweep(tiny_model, tokenizer, tiny_value_model, vowel_reward):
     from sparse_align.eval.sweep import run_sweep, sweep_lines
 
-    ev = EvalConfig(top_k=4, max_new_tokens=4, bootstrap=100)
+    ev = SteerEvalConfig(top_k=4, max_new_tokens=4, bootstrap=100)
     pts = run_sweep(_ctx(tiny_model, tokenizer, tiny_value_model, vowel_reward),
                     SweepConfig(weights=[0.0, 2.0], rates=[0.5, 1.0], seeds=1), ev, {0.5: 1.0})
     assert [(p["rate"], p["weight"]) for p in pts] == [(0.5, 0.0), (0.5, 2.0), (1.0, 0.0), (1.0, 2.0)]
@@ -87,8 +87,8 @@ def test_cli_rejects_bad_overrides(capsys):
 
 def test_bon_pool_validated():
     with pytest.raises(ValueError, match="bon_pool"):
-        EvalConfig(bon_n=[16], bon_pool=8)
-    assert np.isclose(EvalConfig().equivalence_margin, 0.05)
+        SteerEvalConfig(bon_n=[16], bon_pool=8)
+    assert np.isclose(SteerEvalConfig().equivalence_margin, 0.05)
 
 
 def test_run_guard_refuses_other_settings(tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sparse_align.config import TrainConfig, ValueModelConfig
+from sparse_align.config import ValueModelConfig, ValueTrainConfig
 from sparse_align.value.model import ValueModel
 from sparse_align.value.train import train_value_head
 
@@ -22,7 +22,7 @@ def _rows(n=40, seed=0):
 
 def test_head_learns_and_roundtrips(tiny_model, tmp_path):
     vm = ValueModel.build(ValueModelConfig(head_hidden=32), backbone=tiny_model)
-    cfg = TrainConfig(epochs=60, batch_tokens=64, lr=3e-3, checkpoint_every=50, val_fraction=0.25)
+    cfg = ValueTrainConfig(epochs=60, batch_tokens=64, lr=3e-3, checkpoint_every=50, val_fraction=0.25)
     metrics = train_value_head(vm, _rows(), cfg, tmp_path / "run")
     assert metrics["train_mse"] < 0.5  # predicting the mean would give 1.0
     assert metrics["val_corr"] > 0.5
@@ -36,7 +36,7 @@ def test_head_learns_and_roundtrips(tiny_model, tmp_path):
 
 def test_resume_continues_from_checkpoint(tiny_model, tmp_path):
     rows = _rows()
-    short = TrainConfig(epochs=2, batch_tokens=64, checkpoint_every=1)
+    short = ValueTrainConfig(epochs=2, batch_tokens=64, checkpoint_every=1)
     vm = ValueModel.build(ValueModelConfig(head_hidden=8), backbone=tiny_model)
     first = train_value_head(vm, rows, short, tmp_path)
     # a fresh model resumes: with the same total it does no extra steps and restores the weights
@@ -57,7 +57,7 @@ def test_resume_continues_from_checkpoint(tiny_model, tmp_path):
 def test_too_little_data(tiny_model, tmp_path):
     vm = ValueModel.build(ValueModelConfig(head_hidden=8), backbone=tiny_model)
     with pytest.raises(ValueError, match="at least 2"):
-        train_value_head(vm, _rows(1), TrainConfig(), tmp_path)
+        train_value_head(vm, _rows(1), ValueTrainConfig(), tmp_path)
 
 
 def test_lora_value_model_trains_saves_loads(tiny_model, tmp_path):
@@ -69,7 +69,7 @@ def test_lora_value_model_trains_saves_loads(tiny_model, tmp_path):
     assert not vm.shares_backbone
     trainable = {n for n, p in vm.named_parameters() if p.requires_grad}
     assert any("lora" in n for n in trainable) and any(n.startswith("head.") for n in trainable)
-    metrics = train_value_lora(vm, _rows(8), TrainConfig(epochs=2, lr=1e-2, checkpoint_every=4), tmp_path / "run")
+    metrics = train_value_lora(vm, _rows(8), ValueTrainConfig(epochs=2, lr=1e-2, checkpoint_every=4), tmp_path / "run")
     assert metrics["steps"] == 16
     vm.save(tmp_path / "vm")
     loaded = ValueModel.load(tmp_path / "vm", backbone=tiny_model)  # LoRA: never reuses the caller's backbone
@@ -112,7 +112,7 @@ def test_split_by_prompt_has_no_leakage():
 @pytest.mark.parametrize("loss", ["listwise", "pairwise"])
 def test_ranking_loss_learns_candidate_order(tiny_model, tmp_path, loss):
     vm = ValueModel.build(ValueModelConfig(head_hidden=32), backbone=tiny_model)
-    cfg = TrainConfig(epochs=60, lr=3e-3, batch_tokens=32, rank_batch=16, checkpoint_every=10, rank_loss=loss,
+    cfg = ValueTrainConfig(epochs=60, lr=3e-3, batch_tokens=32, rank_batch=16, checkpoint_every=10, rank_loss=loss,
                       mse_weight=0.0, val_fraction=0.25, entropy_bands=[1.0])
     m = train_value_head(vm, _cand_rows(), cfg, tmp_path / loss)
     assert m["val_pairwise_acc"] > 0.85 and m["val_prompts"] == 3
@@ -144,7 +144,7 @@ def test_early_stopping_restores_best_checkpoint(tiny_model, tmp_path, monkeypat
     monkeypatch.setattr(train_mod, "evaluate_head", fake_eval)
     monkeypatch.setattr(train_mod.Split, "of", staticmethod(of))
     vm = ValueModel.build(ValueModelConfig(head_hidden=8), backbone=tiny_model)
-    cfg = TrainConfig(epochs=50, batch_tokens=32, rank_batch=8, checkpoint_every=3, patience=2, val_fraction=0.25)
+    cfg = ValueTrainConfig(epochs=50, batch_tokens=32, rank_batch=8, checkpoint_every=3, patience=2, val_fraction=0.25)
     m = train_value_head(vm, _cand_rows(), cfg, tmp_path)
     assert m["stopped_early"] and m["steps"] == 12 and m["best_step"] == 6
     for k, v in vm.head.state_dict().items():

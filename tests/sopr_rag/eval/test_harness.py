@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sopr_rag.eval.harness import EvalConfig, breakdown, run_method
+from sopr_rag.eval.harness import RetrievalEvalConfig, breakdown, run_method
 from sopr_rag.eval.queries import GoldQuery, QuerySet
 from sopr_rag.eval.report import to_markdown
 from sopr_rag.types import SearchHit, SearchResult
@@ -30,7 +30,7 @@ QS = QuerySet("toy", [
 
 def test_aggregates_match_hand_computation():
     r = CannedRetriever({"a": ["A", "X"], "b": ["X", "Y", "B"], "c": ["Z"]}, steps=["Open the valve", "Start pump"])
-    records = run_method("canned", r, QS, EvalConfig())
+    records = run_method("canned", r, QS, RetrievalEvalConfig())
     agg = breakdown(records)
     assert agg["overall"]["mrr"] == pytest.approx((1 + 1 / 3 + 0) / 3)
     assert agg["overall"]["hit@1"] == pytest.approx(1 / 3)
@@ -43,7 +43,7 @@ def test_aggregates_match_hand_computation():
 
 def test_markdown_report_lists_every_method_and_group():
     r = CannedRetriever({"a": ["A"], "b": ["B"], "c": ["C"]})
-    m = breakdown(run_method("canned", r, QS, EvalConfig()))
+    m = breakdown(run_method("canned", r, QS, RetrievalEvalConfig()))
     md = to_markdown({"title": "t", "index": "i", "n_docs": 3, "query_sets": {
         "toy": {"n": 3, "skipped": 0, "methods": {"canned": m, "other": m}}}})
     assert "| canned | 1.000 |" in md and "| other |" in md

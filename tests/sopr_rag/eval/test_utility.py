@@ -3,7 +3,7 @@ import json
 import pytest
 
 from sopr_rag.bench.scripted import ScriptedBackend
-from sopr_rag.eval.harness import EvalConfig, breakdown, run_method
+from sopr_rag.eval.harness import RetrievalEvalConfig, breakdown, run_method
 from sopr_rag.eval.judge import Verdict
 from sopr_rag.eval.queries import GoldQuery, QuerySet
 from sopr_rag.eval.utility import UtilityConfig, UtilityScorer
@@ -34,7 +34,7 @@ def test_answers_are_judged_and_scored_with_rejects_counted():
                                   gold_steps=["stop pump", "refill reservoir", "restart pump"])
                         for i, q in enumerate(["pump noisy", "BROKEN pump", "third query"])])
     scorer = UtilityScorer(UtilityConfig(enabled=True, max_queries=2), {"pump.md": PROC}, llm)
-    records = run_method("one", OneDoc(), qs, EvalConfig(), on_result=scorer.plan)
+    records = run_method("one", OneDoc(), qs, RetrievalEvalConfig(), on_result=scorer.plan)
     scorer.flush(records)
     assert records[0]["utility"] == pytest.approx(Verdict(correct_procedure=5, actionable=4, ordered=5,
                                                           safe=3).utility)
