@@ -149,3 +149,15 @@ def test_no_import_cycles_among_project_modules():
 
 def test_cycle_check_detects_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_config_class_names_are_distinct():
+    """One name per concept: two packages' configs never share a class name (`EvalConfig` meant three things)."""
+    seen: dict[str, list[str]] = {}
+    for pkg in PACKAGES:
+        for p in python_files(pkg):
+            for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ClassDef) and node.name.endswith("Config"):
+                    seen.setdefault(node.name, []).append(str(p.relative_to(REPO)))
+    clashes = {name: where for name, where in seen.items() if len(where) > 1}
+    assert not clashes, clashes
