@@ -12,14 +12,14 @@ RESULTS := experiments/results
 _check-scale:
 	@case "$(SCALE)" in small|full) ;; *) echo "SCALE must be small or full (got '$(SCALE)')" >&2; exit 2;; esac
 
-repro-speculative: _check-scale ## SpecForge/EAGLE-3: SCALE=small small draft + quick eval -> spec_eval_small.json (~1 h); SCALE=full speculative-bundle + kernel bench (~1 day on 2-core CPU)
+repro-speculative: _check-scale ## SpecForge/EAGLE-3: SCALE=small small draft + quick eval -> speculative_eval_small.json (~1 h); SCALE=full speculative-bundle + kernel bench (~1 day on 2-core CPU)
 ifeq ($(SCALE),full)
 	$(MAKE) speculative-bundle
 	$(MAKE) bench-kernels
 else
 	$(MAKE) speculative-train ARGS="$(SPEC_SMALL_TRAIN) out_dir=$(REPRO_CACHE)/speculative-small"
 	$(MAKE) speculative-eval-quick ARGS="draft_dir=$(REPRO_CACHE)/speculative-small/export vllm.enabled=false \
-		out_json=$(RESULTS)/spec_eval_small.json out_md=$(RESULTS)/spec_eval_small.md"
+		out_json=$(RESULTS)/speculative_eval_small.json out_md=$(RESULTS)/speculative_eval_small.md"
 endif
 	$(MAKE) figures report
 
@@ -31,7 +31,7 @@ ifeq ($(SCALE),full)
 endif
 	$(MAKE) figures report
 
-repro-sparse_align: _check-scale ## SIA vs dense/random/BoN: SCALE=small toy pipeline -> sia_eval_small.json (~15 min); SCALE=full -> sia_eval_full.json (~60 min on 2-core CPU)
+repro-sparse_align: _check-scale ## SIA vs dense/random/BoN: SCALE=small toy pipeline -> sparse_align_eval_small.json (~15 min); SCALE=full -> sparse_align_eval_full.json (~60 min on 2-core CPU)
 ifeq ($(SCALE),full)
 	$(MAKE) sparse_align-eval
 else
@@ -44,13 +44,13 @@ report: ## experiments/REPORT.md: per paper claim / setup / our number / verdict
 
 figures: ## every experiments/figures/ script on the result JSONs that exist -> PNGs under experiments/results/ (~30 s)
 	@r=$(RESULTS); \
-	for f in spec_eval spec_eval_small; do if [ -f $$r/$$f.json ]; then \
+	for f in speculative_eval speculative_eval_small; do if [ -f $$r/$$f.json ]; then \
 		PYTHONPATH=. $(PY) experiments/figures/speculative_eval.py $$r/$$f.json $$r/figures/$$f || exit 1; fi; done; \
-	if [ -f $$r/rag_eval.json ]; then $(PY) experiments/figures/sopr_rag_by_intent.py $$r/rag_eval.json || exit 1; fi; \
-	for f in sia_eval_full sia_eval_small; do if [ -f $$r/$$f.json ]; then \
+	if [ -f $$r/sopr_rag_eval.json ]; then $(PY) experiments/figures/sopr_rag_by_intent.py $$r/sopr_rag_eval.json || exit 1; fi; \
+	for f in sparse_align_eval_full sparse_align_eval_small; do if [ -f $$r/$$f.json ]; then \
 		$(PY) experiments/figures/sparse_align_reward_vs_cost.py $$r/$$f.json || exit 1; fi; done
 
-notebooks: ## execute experiments/notebooks/{specforge,soprag,sia}.ipynb in place, tiny live step + latest results (~1.5-3 min)
+notebooks: ## execute experiments/notebooks/{speculative,sopr_rag,sparse_align}.ipynb in place, tiny live step + latest results (~1.5-3 min)
 	OMP_NUM_THREADS=1 $(PY) experiments/run_notebooks.py --live tiny
 
 notebooks-small: ## execute the notebooks with their small-scale pipelines (make repro-<paper> SCALE=small inside; ~1.5 h)

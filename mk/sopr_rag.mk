@@ -22,7 +22,7 @@ sopr_rag-search: sopr_rag-index ## batch search SOPRAG_QUERIES -> SOPRAG_INDEX/r
 sopr_rag-serve: sopr_rag-index ## HTTP API on 127.0.0.1:8080 over SOPRAG_INDEX (OpenAPI at /docs)
 	$(PY) -m sopr_rag serve --index $(SOPRAG_INDEX) --port 8080
 
-bench-sopr_rag: ## query p50/p95 on a 400-doc index, LLM gate cached -> experiments/results/bench_soprag.json (first run ~15 min: embeds 400 docs; then ~3 min)
+bench-sopr_rag: ## query p50/p95 on a 400-doc index, LLM gate cached -> experiments/results/bench_sopr_rag.json (first run ~15 min: embeds 400 docs; then ~3 min)
 	$(PY) -m sopr_rag perf --docs 400
 
 # Issue 17: LLM-built Procedure Cards (cards/llm.py), cached per content hash in ~/.cache/llmsys/sopr_rag/card_cache.jsonl.

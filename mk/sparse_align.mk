@@ -21,10 +21,10 @@ sparse_align-eval-small: ## SIA pipeline end to end at toy size: distill, train,
 
 sparse_align-eval: ## SIA reported run: distill 200x4 + train on SmolLM2, 50 prompts x all methods + batch-1 timing (see configs/sparse_align/full.yaml for measured time)
 	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/full.yaml threads=$(SIA_THREADS)
-	$(PY) experiments/figures/sparse_align_reward_vs_cost.py experiments/results/sia_eval_full.json
+	$(PY) experiments/figures/sparse_align_reward_vs_cost.py experiments/results/sparse_align_eval_full.json
 
-sparse_align-figure: ## SIA reward-vs-cost figure from experiments/results/sia_eval_*.json (~5 s)
-	$(PY) experiments/figures/sparse_align_reward_vs_cost.py experiments/results/sia_eval_full.json
+sparse_align-figure: ## SIA reward-vs-cost figure from experiments/results/sparse_align_eval_*.json (~5 s)
+	$(PY) experiments/figures/sparse_align_reward_vs_cost.py experiments/results/sparse_align_eval_full.json
 
 sparse_align-eval-harmless: ## SIA harmlessness run with the LLM-judge teacher (Qwen2.5-0.5B if installed; ~20-30 min on loaded 2-core CPU)
 	OMP_NUM_THREADS=$(SIA_THREADS) $(PY) -m sparse_align run --config experiments/configs/sparse_align/harmless.yaml threads=$(SIA_THREADS)

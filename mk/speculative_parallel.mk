@@ -17,5 +17,5 @@ speculative-train-dist: ## torchrun NPROC ranks: megatron TP target + FSDP2 draf
 test-speculative-parallel: ## tests/speculative/{offline,parallel}: shards, resume, TP=2 vs HF, 2-rank FSDP2 step + resume (~2.5 min)
 	$(PY) -m pytest -q tests/speculative/offline tests/speculative/parallel
 
-bench-speculative-parallel: ## online vs offline draft-training tokens/s, 1 vs 2 ranks, offline bytes/token -> experiments/results/bench_spec_parallel.json (~10 min on 2-core CPU)
+bench-speculative-parallel: ## online vs offline draft-training tokens/s, 1 vs 2 ranks, offline bytes/token -> experiments/results/bench_speculative_parallel.json (~10 min on 2-core CPU)
 	$(PY) -m speculative bench-parallel train_config=experiments/configs/speculative/dist_bench.yaml $(ARGS)

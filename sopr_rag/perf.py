@@ -8,7 +8,7 @@ incrementally, so re-runs skip the embedding. The gate runs in LLM mode (embedde
 cache is warmed in an untimed first pass: timed queries see the gate cached, as the target states.
 Unless the config or an override sets them, gate.mode is llm and gate.cache_path lies beside the index;
 `gate.mode=rules` times the cue-word gate instead. The result JSON goes to --out, else
-$LLMSYS_RESULTS_DIR/bench_soprag.json (runtime.paths.results_dir()).
+$LLMSYS_RESULTS_DIR/bench_sopr_rag.json (runtime.paths.results_dir()).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def perf(argv: list[str]) -> int:
     ap = verb_parser("perf", "Query latency of SOPRAG (p50/p95, per stage) on a synthetic index of --docs SOPs.")
     ap.add_argument("--docs", type=int, default=400)
     ap.add_argument("--repeats", type=int, default=3, help="timed passes over the query set")
-    ap.add_argument("--out", help="result JSON (default: $LLMSYS_RESULTS_DIR/bench_soprag.json)")
+    ap.add_argument("--out", help="result JSON (default: $LLMSYS_RESULTS_DIR/bench_sopr_rag.json)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads; 1 = one query per core, no OpenMP spin on a shared box")
     args = parse_verb_args(ap, argv)
@@ -118,7 +118,7 @@ def perf(argv: list[str]) -> int:
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version(),
                     "torch_threads": torch.get_num_threads()},
     }
-    out = args.out or results_dir() / "bench_soprag.json"
+    out = args.out or results_dir() / "bench_sopr_rag.json"
     atomic_write_json(out, with_provenance(result, config={**vars(args), "soprag": cfg.model_dump(mode="json")},
                                            seed=0))
     print(json.dumps({k: result[k] for k in ("documents", "p50_ms", "p95_ms", "meets_target", "stage_p95_ms")}))

@@ -181,7 +181,7 @@ class SIAConfig(StrictModel):
     experiments/configs/sparse_align/. Without a config file a verb runs on these defaults: name `default`,
     every section at its own defaults (mid-size, not a measured setting; the toy run is small.yaml)."""
 
-    name: str = "default"  # result files are sia_<kind>_<name>.{json,md}; the cache dir sia/<name>
+    name: str = "default"  # result files are sparse_align_<kind>_<name>.{json,md}; the cache dir sia/<name>
     run_dir: str = ""  # distillation data, checkpoints, value model; default: the cache dir sia/<name>
     results_dir: str | None = None  # result files; None: runtime.paths.results_dir() ($LLMSYS_RESULTS_DIR or ./results)
     # torch threads; default $LLMSYS_THREADS, else 1 (on a shared CPU more threads spin and run slower)

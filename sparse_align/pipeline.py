@@ -46,6 +46,14 @@ def output_dir(cfg: SIAConfig) -> Path:
     return path
 
 
+RESULT_PREFIX = "sparse_align"  # result files are <prefix>_<kind>_<name>.{json,md} (result_path)
+
+
+def result_path(cfg: SIAConfig, kind: str, suffix: str = ".json") -> Path:
+    """This run's result file of one kind (eval, timing, sweep, junctions) in `output_dir`."""
+    return output_dir(cfg) / f"{RESULT_PREFIX}_{kind}_{cfg.name}{suffix}"
+
+
 def load_base(cfg: SIAConfig) -> tuple[Any, Any]:
     model = load_backbone(cfg.value.backbone).to(pick_device())
     tok = load_tokenizer(cfg.value.backbone) if not Path(cfg.value.backbone).is_dir() else None
@@ -103,7 +111,7 @@ def evaluate(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
     if cfg.eval.second_scorer == "judge" and cfg.eval.task == "sentiment":
         second = LLMJudgeReward(rubric="sentiment", backend=HFBackend(model, tok), model=cfg.value.backbone)
     t0 = time.perf_counter()
-    partial = output_dir(cfg) / f"sia_eval_{cfg.name}.partial.json"
+    partial = result_path(cfg, "eval", ".partial.json")
 
     def save_partial(methods: list[dict[str, Any]]) -> None:
         atomic_write_json(partial, {"complete": False, "methods": methods})
@@ -120,21 +128,20 @@ def evaluate(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
         "total_wall_s": time.perf_counter() - t0, "device": str(pick_device()),
         "threads": torch.get_num_threads(), "config": cfg.model_dump(mode="json"),
     }
-    out = output_dir(cfg)
-    write_report(result, out / f"sia_eval_{cfg.name}.json", out / f"sia_eval_{cfg.name}.md")
+    write_report(result, result_path(cfg, "eval"), result_path(cfg, "eval", ".md"))
     partial.unlink(missing_ok=True)
-    log.info("wrote %s", out / f"sia_eval_{cfg.name}.md")
+    log.info("wrote %s", result_path(cfg, "eval", ".md"))
     return result
 
 
 def timing(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
     """Interleaved per-token wall time of base / dense / SIA / random at the calibrated taus."""
     vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
-    eval_json = output_dir(cfg) / f"sia_eval_{cfg.name}.json"
+    eval_json = result_path(cfg, "eval")
     if not eval_json.is_file():
         raise FileNotFoundError(f"{eval_json} missing: run `python -m sparse_align evaluate` first (it calibrates tau)")
     taus = {float(r): t for r, t in json.loads(eval_json.read_text())["taus"].items()}
     res = interleaved_timing(model, tok, vm, cfg.eval, taus)
-    atomic_write_json(output_dir(cfg) / f"sia_timing_{cfg.name}.json", {"threads": torch.get_num_threads(), **res})
+    atomic_write_json(result_path(cfg, "timing"), {"threads": torch.get_num_threads(), **res})
     log.info("interleaved timing: %s", res)
     return res

@@ -1,6 +1,6 @@
 """The stages of issue 14's protocol: the powered evaluation, the w sweep, the junction measurement, the
 post-trained stand-in and the head export. Each reads the run dir that `distill`/`train` filled (pipeline.py)
-and writes sia_<kind>_<name>.{json,md} to the run's output dir (pipeline.output_dir)."""
+and writes its result files to the run's output dir (pipeline.result_path)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sparse_align.eval.powered import PoweredContext, calibrate_taus, run_powere
 from sparse_align.eval.powered_report import write_powered_report
 from sparse_align.eval.sweep import run_sweep, sweep_lines
 from sparse_align.eval.tasks import prompt_ids, split_prompts
-from sparse_align.pipeline import make_teacher, output_dir, run_dir
+from sparse_align.pipeline import make_teacher, result_path, run_dir
 from sparse_align.posttrain import posttrain as posttrain_model
 from sparse_align.rewards import make_reward
 from sparse_align.rewards.llm_judge import LLMJudgeReward
@@ -59,7 +59,7 @@ def _resume_key(cfg: SIAConfig) -> str:
 
 def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
     vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
-    partial = output_dir(cfg) / f"sia_eval_{cfg.name}.partial.json"
+    partial = result_path(cfg, "eval", ".partial.json")
     key = _resume_key(cfg)
     state = json.loads(partial.read_text()) if partial.is_file() else {}
     if state.get("key") != key:
@@ -84,15 +84,14 @@ def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
             "bootstrap": cfg.eval.bootstrap, "equivalence_margin": cfg.eval.equivalence_margin,
             "total_wall_s": time.perf_counter() - t0, "device": str(pick_device()), "threads": torch.get_num_threads(),
             "seed": cfg.eval.seed, "config": cfg.model_dump(mode="json")}
-    out = output_dir(cfg)
-    write_powered_report(result, meta, out / f"sia_eval_{cfg.name}.json", out / f"sia_eval_{cfg.name}.md")
+    write_powered_report(result, meta, result_path(cfg, "eval"), result_path(cfg, "eval", ".md"))
     partial.unlink(missing_ok=True)
-    log.info("wrote %s", out / f"sia_eval_{cfg.name}.md")
+    log.info("wrote %s", result_path(cfg, "eval", ".md"))
     return result
 
 
 def _write(kind: str, cfg: SIAConfig, result: dict[str, Any], md: list[str]) -> Path:
-    path = output_dir(cfg) / f"sia_{kind}_{cfg.name}.json"
+    path = result_path(cfg, kind)
     atomic_write_json(path, with_provenance(result, config=cfg.model_dump(mode="json"), seed=cfg.eval.seed))
     atomic_write_text(path.with_suffix(".md"), "\n".join(md) + "\n")
     log.info("wrote %s", path.with_suffix(".md"))

@@ -32,17 +32,21 @@ distill = _verb("Sample the base model on the training prompts and label every r
                 "(run dir: distill.jsonl; resumes).", pipeline.distill)
 train = _verb("Train the value model on the distillation data (run dir: value_model/, train_summary.json).",
               pipeline.train)
-evaluate = _verb("The single-sample comparison of every method -> sia_eval_<name>.{json,md}.", pipeline.evaluate)
-timing = _verb("Interleaved batch-1 wall time per token at evaluate's calibrated taus -> sia_timing_<name>.json.",
+evaluate = _verb("The single-sample comparison of every method -> sparse_align_eval_<name>.{json,md}.",
+                 pipeline.evaluate)
+timing = _verb("Interleaved batch-1 wall time per token at evaluate's calibrated taus -> "
+               "sparse_align_timing_<name>.json.",
                pipeline.timing)
 run = _verb("distill, train, evaluate in one process.", pipeline.distill, pipeline.train, pipeline.evaluate)
-junctions = _verb("Where the one-token reward gain is, per junction detector -> sia_junctions_<name>.{json,md}.",
+junctions = _verb("Where the one-token reward gain is, per junction detector -> "
+                  "sparse_align_junctions_<name>.{json,md}.",
                   stages.junctions)
-sweep = _verb("The w sweep on training prompts: reward vs KL and value calls -> sia_sweep_<name>.{json,md}.",
+sweep = _verb("The w sweep on training prompts: reward vs KL and value calls -> sparse_align_sweep_<name>.{json,md}.",
               stages.sweep)
 posttrain = _verb("The post-trained stand-in: LoRA on the base model's own teacher-best samples (run dir: "
                   "posttrained/).", stages.posttrain)
-powered = _verb("The paired, powered evaluation, resuming per arm -> sia_eval_<name>.{json,md}.", stages.powered)
+powered = _verb("The paired, powered evaluation, resuming per arm -> sparse_align_eval_<name>.{json,md}.",
+                stages.powered)
 run_powered = _verb("distill, train, powered in one process.", pipeline.distill, pipeline.train, stages.powered)
 export_head = _verb("Ship the trained head (sha256 + model card) into sparse_align/assets for the demo.",
                     stages.export_head)

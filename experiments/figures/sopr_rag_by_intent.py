@@ -1,6 +1,6 @@
 """Per-method bars by intent (MRR and Hit@1) for every query set in an evaluation JSON.
 
-    python experiments/figures/sopr_rag_by_intent.py experiments/results/rag_eval.json [--out-dir DIR]
+    python experiments/figures/sopr_rag_by_intent.py experiments/results/sopr_rag_eval.json [--out-dir DIR]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def plot_set(name: str, qset: dict, metric: str, out: Path) -> Path:
     ax.set_title(f"{name}: {metric} by intent")
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.tight_layout()
-    path = out / f"soprag_{re.sub(r'[^A-Za-z0-9]+', '_', name).strip('_')}_{metric.replace('@', '')}.png"
+    path = out / f"sopr_rag_{re.sub(r'[^A-Za-z0-9]+', '_', name).strip('_')}_{metric.replace('@', '')}.png"
     fig.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(fig)
     return path

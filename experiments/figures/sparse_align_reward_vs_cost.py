@@ -1,6 +1,6 @@
-"""Reward vs cost for SIA, dense, random-sparse, BoN and SIA+BoN from a `sia_eval_<scale>.json`.
+"""Reward vs cost for SIA, dense, random-sparse, BoN and SIA+BoN from a `sparse_align_eval_<scale>.json`.
 
-    python experiments/figures/sparse_align_reward_vs_cost.py experiments/results/sia_eval_full.json
+    python experiments/figures/sparse_align_reward_vs_cost.py experiments/results/sparse_align_eval_full.json
 Writes <json stem>_reward_vs_cost.png next to the JSON: x = wall time per prompt in the run (ragged
 batches when batch_rows > 1), batch-1 latency per token (interleaved timing, where measured), and
 value-model calls per token; y = teacher reward with its 95% CI.
@@ -52,4 +52,4 @@ def main(path: str) -> Path:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "experiments/results/sia_eval_full.json")
+    main(sys.argv[1] if len(sys.argv) > 1 else "experiments/results/sparse_align_eval_full.json")

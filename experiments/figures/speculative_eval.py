@@ -1,8 +1,8 @@
-"""Figures from experiments/results/spec_eval.json: tau per benchmark, speed-up vs draft depth / tree size, and
-(when the run has side-by-side methods or vLLM baselines, e.g. spec_compare.json) tokens/s per method per
+"""Figures from experiments/results/speculative_eval.json: tau per benchmark, speed-up vs draft depth / tree size, and
+(when the run has side-by-side methods or vLLM baselines, e.g. speculative_compare.json) tokens/s per method per
 benchmark with tau, plus per-position acceptance.
 
-    python experiments/figures/speculative_eval.py [spec_eval.json] [out_dir]
+    python experiments/figures/speculative_eval.py [speculative_eval.json] [out_dir]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def plot_compare(report: dict, out_dir: Path) -> Path | None:
         ax.set_ylim(0, 1)
         ax.legend(fontsize=6)
     fig.tight_layout()
-    path = out_dir / "specforge_compare.png"
+    path = out_dir / "speculative_compare.png"
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
@@ -76,7 +76,7 @@ def plot(report: dict, out_dir: Path) -> list[Path]:
             ax.text(i, engine[n]["tau"], f"{engine[n]['tau']:.2f}\n{engine[n]['speedup']:.2f}x", ha="center",
                     va="bottom", fontsize=8)
         fig.tight_layout()
-        written.append(out_dir / "specforge_tau_per_benchmark.png")
+        written.append(out_dir / "speculative_tau_per_benchmark.png")
         fig.savefig(written[-1], dpi=150)
         plt.close(fig)
     sweep = report.get("sweep", [])
@@ -92,7 +92,7 @@ def plot(report: dict, out_dir: Path) -> list[Path]:
             ax.set_xlabel(label)
             ax.legend(fontsize=8)
         fig.tight_layout()
-        written.append(out_dir / "specforge_speedup_sweep.png")
+        written.append(out_dir / "speculative_speedup_sweep.png")
         fig.savefig(written[-1], dpi=150)
         plt.close(fig)
     compare = plot_compare(report, out_dir)
@@ -102,7 +102,7 @@ def plot(report: dict, out_dir: Path) -> list[Path]:
 
 
 def main() -> None:
-    src = Path(sys.argv[1]) if len(sys.argv) > 1 else results_dir() / "spec_eval.json"
+    src = Path(sys.argv[1]) if len(sys.argv) > 1 else results_dir() / "speculative_eval.json"
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else results_dir() / "figures"
     if not src.is_file():
         raise SystemExit(f"{src} not found: run `make speculative-eval` first")

@@ -28,12 +28,14 @@ from runtime.logging import read_jsonl  # noqa: E402
 
 def learning_curve(rows: list[dict], window: int) -> dict:
     rows = sorted(rows, key=lambda r: r["step"])
-    accs = sorted(k for k in rows[0] if k.startswith("acc_"))
+    # a step-0 row holds only the starting draft's held-out metrics (no training metrics)
+    accs = sorted(k for k in next(r for r in rows if "accept_len" in r) if k.startswith("acc_"))
     seen, points, val_points = 0, [], []
     for r in rows:
         seen += int(r.get("tokens", 0))
-        points.append({"step": r["step"], "tokens_seen": seen, "lr": r.get("lr"), "accept_len": r["accept_len"],
-                       **{k: r[k] for k in accs}})
+        if "accept_len" in r:
+            points.append({"step": r["step"], "tokens_seen": seen, "lr": r.get("lr"), "accept_len": r["accept_len"],
+                           **{k: r[k] for k in accs}})
         if "val_accept_len" in r:
             val_points.append({"step": r["step"], "tokens_seen": seen, "val_accept_len": r["val_accept_len"],
                                **{f"val_{k}": r[f"val_{k}"] for k in accs if f"val_{k}" in r}})
@@ -50,8 +52,9 @@ def learning_curve(rows: list[dict], window: int) -> dict:
     if val_points:
         out["val_points"] = val_points
         out["final_val"] = {k: v for k, v in val_points[-1].items() if k.startswith("val_")}
-        if len(val_points) >= 4:
-            out["val_log_fit"] = {k: log_fit([p["tokens_seen"] for p in val_points], [p[k] for p in val_points])
+        fit = [p for p in val_points if p["tokens_seen"] > 0]  # ln(tokens) needs tokens
+        if len(fit) >= 4:
+            out["val_log_fit"] = {k: log_fit([p["tokens_seen"] for p in fit], [p[k] for p in fit])
                                   for k in out["final_val"]}
     return out
 

@@ -66,9 +66,10 @@ SPECULATIVE = notebook(
     "SpecForge / EAGLE-3 on SmolLM2-135M (CPU)",
     "Train an EAGLE-3 draft for SmolLM2-135M-Instruct, then measure acceptance length (tau) and wall-clock "
     "speed-up over autoregressive decoding on MT-Bench / HumanEval / ShareGPT.\n\n"
-    "* `make repro-speculative SCALE=small`: small draft + quick eval -> `spec_eval_small.json` (~1 h on 2 cores)\n"
+    "* `make repro-speculative SCALE=small`: small draft + quick eval -> `speculative_eval_small.json` "
+    "(~1 h on 2 cores)\n"
     "* `make repro-speculative SCALE=full`: `speculative-bundle` (train, export, full eval) + kernel bench -> "
-    "`spec_eval.json`, `bench_kernels.json` (about a day on 2 cores); the report quotes these.",
+    "`speculative_eval.json`, `bench_kernels.json` (about a day on 2 cores); the report quotes these.",
     "`tiny` (CI): profile the real target's verify latency for 1 vs 4 tokens. A draft chain only pays off "
     "when tau exceeds this cost ratio, which is why the CPU speed-up target is stated beside tau. "
     "`small` runs the whole small-scale pipeline (`make repro-speculative SCALE=small`).",
@@ -83,12 +84,12 @@ elif LIVE == "tiny":
     print(f"verify 1 token: {prof['engine_verify_s']['1'] * 1e3:.0f} ms, 4 tokens: "
           f"{prof['engine_verify_s']['4'] * 1e3:.0f} ms -> cost ratio {ratio:.2f} (2 repeats: noisy on a shared CPU)")
     print(f"a depth-3 chain verifies 4 tokens per step: speed-up <= tau / {ratio:.2f}, before draft cost")
-    _, stored = load("spec_profile.json")
+    _, stored = load("speculative_profile.json")
     if stored:
         print(f"`make speculative-profile` (context {stored['context']}): cost ratio vs 1 token = {stored['cost_ratio_vs_1']}")""",
     "specforge",
     """\
-name, spec = load("spec_eval.json", "spec_eval_small.json")
+name, spec = load("speculative_eval.json", "speculative_eval_small.json")
 if spec:
     print(f"{name}: decode {spec['config']['decode']}")
     table(["benchmark", "turns", "tau", "speed-up", "AR tok/s", "spec tok/s", "same output as AR"],
@@ -112,7 +113,7 @@ SOPR_RAG = notebook(
     "SOPRAG: retrieval over standard operating procedures",
     "SOPRAG (entity / causal / flow experts, an LLM gate, procedure pruning) against lexical, dense, hybrid "
     "and graph baselines on the prometheus-operator runbooks (dev and near-twin dev-hard query sets).\n\n"
-    "* `make repro-sopr_rag SCALE=small`: `sopr_rag-eval` -> `rag_eval.json` (~6 min first run)\n"
+    "* `make repro-sopr_rag SCALE=small`: `sopr_rag-eval` -> `sopr_rag_eval.json` (~6 min first run)\n"
     "* `make repro-sopr_rag SCALE=full`: plus LLM-judged utility and the latency bench (~1 h)",
     "`tiny` (CI): index one domain of the fixture SOP corpus and answer its queries with SOPRAG through the "
     "CLI; `small` runs `make repro-sopr_rag SCALE=small`.",
@@ -135,7 +136,7 @@ elif LIVE == "tiny":
             found[q["id"]]["ranked_docs"][0] in q["gold_docs"]) for q in queries])""",
     "soprag",
     """\
-name, rag = load("rag_eval.json")
+name, rag = load("sopr_rag_eval.json")
 if rag:
     for qname, qset in rag["query_sets"].items():
         display(Markdown(f"**{qname}** ({qset['n']} queries)"))
@@ -155,8 +156,8 @@ SPARSE_ALIGN = notebook(
     "SIA: sparse inference-time alignment",
     "Steer SmolLM2 with a distilled value model only at the tokens where it matters (20-40% of steps), "
     "against dense steering (every token), random-sparse steering and best-of-N.\n\n"
-    "* `make repro-sparse_align SCALE=small`: toy-size pipeline -> `sia_eval_small.json` (~15 min)\n"
-    "* `make repro-sparse_align SCALE=full`: the reported run -> `sia_eval_full.json` (~1 h on 2 cores)",
+    "* `make repro-sparse_align SCALE=small`: toy-size pipeline -> `sparse_align_eval_small.json` (~15 min)\n"
+    "* `make repro-sparse_align SCALE=full`: the reported run -> `sparse_align_eval_full.json` (~1 h on 2 cores)",
     "`tiny` (CI): the first pipeline stage (distillation: SmolLM2 samples scored by the VADER teacher) on 2 "
     "prompts, into a temp folder; `small` runs `make repro-sparse_align SCALE=small`.",
     """\
@@ -172,7 +173,7 @@ elif LIVE == "tiny":
           [(s["prompt"], repr(s["response"]), f"{s['reward']:.3f}") for s in samples])""",
     "sia",
     """\
-name, sia = load("sia_eval_full.json", "sia_eval_small.json")
+name, sia = load("sparse_align_eval_full.json", "sparse_align_eval_small.json")
 if sia:
     m = sia["meta"]
     print(f"{name}: {m['num_prompts']} prompts x {m['max_new_tokens']} tokens, teacher {m['teacher']}")

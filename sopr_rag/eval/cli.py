@@ -8,7 +8,7 @@
 methods, ablations, utility settings); command-line flags override it. A `key=value` override whose
 first key is an EvalSpec field (title, corpus, index, queries, eval, utility, out) sets the spec, any
 other one the SopragConfig. The results JSON goes to --out, else the spec's `out`, else
-$LLMSYS_RESULTS_DIR/rag_eval.json (runtime.paths.results_dir()); the markdown beside it.
+$LLMSYS_RESULTS_DIR/sopr_rag_eval.json (runtime.paths.results_dir()); the markdown beside it.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def evaluate(argv: list[str]) -> int:
     ap.add_argument("--methods", help="comma list: soprag,bm25,bm25-chunk,dense,hybrid,graph")
     ap.add_argument("--ablations", help=f"comma list or 'all': {','.join(ABLATIONS)}")
     ap.add_argument("--utility", action="store_true", help="also answer + judge (LLM; slow on CPU)")
-    ap.add_argument("--out", help="results JSON (default: the spec's out, else $LLMSYS_RESULTS_DIR/rag_eval.json)")
+    ap.add_argument("--out", help="results JSON (default: the spec's out, else $LLMSYS_RESULTS_DIR/sopr_rag_eval.json)")
     ap.add_argument("--md", help="markdown tables (default: beside the JSON)")
     args = parse_verb_args(ap, argv)
     soprag_overrides, spec_overrides = split_overrides(args.overrides, EvalSpec)
@@ -87,7 +87,7 @@ def evaluate(argv: list[str]) -> int:
     results = run_evaluation(index, sets, spec.eval, soprag_cfg, spec.utility)
     results["title"] = spec.title
     results["command"] = command_line("evaluate", argv)
-    out = Path(spec.out) if spec.out else results_dir() / "rag_eval.json"
+    out = Path(spec.out) if spec.out else results_dir() / "sopr_rag_eval.json"
     write_results(results, out, args.md or out.with_suffix(".md"))
     for name, qset in results["query_sets"].items():
         for method, m in qset["methods"].items():

@@ -1,6 +1,6 @@
 """Typed config of `python -m speculative evaluate` (YAML examples: experiments/configs/speculative/eval_*.yaml).
 
-Results go to `out_json` / `out_md`; unset, `<results>/spec_eval.json` and the JSON path with `.md`
+Results go to `out_json` / `out_md`; unset, `<results>/speculative_eval.json` and the JSON path with `.md`
 (runtime.paths.results_dir(): $LLMSYS_RESULTS_DIR, else ./results)."""
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class SpecEvalConfig(StrictModel):
     # CPU fp32: every nn.Linear of target and draft through runtime.ops.small_m_linear (csrc kernel that
     # streams weights once for 1..8 rows; CPU GEMMs at 2..8 rows cost ~1.5x a 1-row GEMV)
     small_m_kernel: bool = True
-    out_json: str | None = None  # None: <results>/spec_eval.json (see the module doc)
+    out_json: str | None = None  # None: <results>/speculative_eval.json (see the module doc)
     out_md: str | None = None  # None: out_json with the suffix .md
 
     @model_validator(mode="after")
@@ -108,7 +108,7 @@ class SpecEvalConfig(StrictModel):
         return self
 
     def json_path(self) -> Path:
-        return Path(self.out_json) if self.out_json else results_dir() / "spec_eval.json"
+        return Path(self.out_json) if self.out_json else results_dir() / "speculative_eval.json"
 
     def md_path(self) -> Path:
         return Path(self.out_md) if self.out_md else self.json_path().with_suffix(".md")

@@ -113,7 +113,7 @@ def write_model_card(bundle_dir: str | Path, ship_dir: str | Path | None = None)
     eval_path = Path(bundle["eval_json"]) if bundle.get("eval_json") else None
     card = render_model_card(bundle, _load_json(bundle_dir / "train" / "export" / "config.json"), metrics,
                              _load_json(eval_path) if eval_path else None)
-    atomic_write_text(results_dir() / "specforge_model_card.md", card)
+    atomic_write_text(results_dir() / "speculative_model_card.md", card)
     if ship_dir is not None:
         sums = Path(ship_dir) / "SHA256SUMS"
         extra = f"\n## Files (sha256)\n```\n{sums.read_text()}```\n" if sums.is_file() else ""

@@ -4,7 +4,8 @@ rate, a per-layer / per-part breakdown of the fast forward, the top ops by self 
 one linear at M = n rows (the CPU's small-M GEMM vs the csrc kernel), and the bandwidth ceiling of AR
 decoding on this machine (measured read rate / weight bytes per token). Draft and verify shares of real
 decoding are in the eval report (`time_split_s`, `round_cost_ar_steps`).
-`python -m speculative profile [sizes=[1,4] context=16 ...]` -> JSON (`out`, default <results>/spec_profile.json).
+`python -m speculative profile [sizes=[1,4] context=16 ...]` -> JSON (`out`, default
+<results>/speculative_profile.json).
 
 The speculative arithmetic: speed-up ~= tau * t(1) / (t(n) + d * t_draft), with t(n) the target forward
 over n tree tokens and d draft forwards per round. A CPU target is only cheap to verify with if t(8) is
@@ -40,7 +41,7 @@ class ProfileConfig(StrictModel):
     repeats: int = Field(10, ge=1)
     backends: list[Backend] = Field(default_factory=lambda: list(BACKENDS), min_length=1)  # the first is the engine's
     ar_tokens: int = Field(64, ge=1)  # tokens of greedy AR decoding timed per backend
-    out: str | None = None  # None: <results>/spec_profile.json
+    out: str | None = None  # None: <results>/speculative_profile.json
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -245,7 +246,7 @@ def profile(cfg: ProfileConfig) -> dict:
               "breakdown_fast": parts,
               "linear_s": {impl: {name: keyed(t) for name, t in linear_latency(model, sizes, cfg.repeats, impl).items()}
                            for impl in ("torch", "small_m_kernel")}}
-    atomic_write_json(cfg.out or results_dir() / "spec_profile.json", with_provenance(report, config=cfg))
+    atomic_write_json(cfg.out or results_dir() / "speculative_profile.json", with_provenance(report, config=cfg))
     return report
 
 

@@ -1,4 +1,4 @@
-"""Markdown renderings of spec_eval.json (the results table) used by the eval run and the model card."""
+"""Markdown renderings of speculative_eval.json (the results table) used by the eval run and the model card."""
 
 from __future__ import annotations
 

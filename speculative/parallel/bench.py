@@ -3,7 +3,7 @@
 Every run is a fresh subprocess (`python -m speculative train`, or torchrun for 2 ranks) on the
 same data/seed; throughput = mean tokens/s over optimizer steps after the first (warm-up). Both rank
 counts process the same global batch per step (1 rank: grad_accum 2; 2 ranks: grad_accum 1 each).
-Writes `out` (default <results>/bench_spec_parallel.json, runtime.paths.results_dir()).
+Writes `out` (default <results>/bench_speculative_parallel.json, runtime.paths.results_dir()).
 
     python -m speculative bench-parallel train_config=experiments/configs/speculative/dist_bench.yaml
 """
@@ -38,7 +38,7 @@ log = get_logger("speculative.parallel.bench")
 
 class BenchParallelConfig(StrictModel):
     train_config: str  # the DistTrainConfig YAML every run shares, e.g. dist_bench.yaml
-    out: str | None = None  # None: <results>/bench_spec_parallel.json
+    out: str | None = None  # None: <results>/bench_speculative_parallel.json
     timeout: float = Field(1800, gt=0)  # seconds per training run
 
 
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_2ranks_vs_1rank_online": runs["online_2ranks"]["train_tokens_per_s"]
         / runs["online_1rank"]["train_tokens_per_s"],
     }
-    atomic_write_json(bench.out or results_dir() / "bench_spec_parallel.json", with_provenance(report, seed=cfg.seed))
+    atomic_write_json(bench.out or results_dir() / "bench_speculative_parallel.json",
+                      with_provenance(report, seed=cfg.seed))
     print(json.dumps(report, indent=2))
     return 0

@@ -4,7 +4,7 @@ ours:  target head only on the draft-vocab rows (t2d), fused soft-CE from runtim
 naive: full-vocab target logits [B, T, V_target] then restricted, reference soft-CE (materialised logits).
 Both: real SmolLM2 target, ttt_length 7, max_length 512, same batches, eager. Each variant runs in its
 own subprocess (`python -m speculative bench-train variant=...`; peak RSS is per process), back to back.
-Writes <results>/bench_spec_train.json (runtime.paths.results_dir()).
+Writes <results>/bench_speculative_train.json (runtime.paths.results_dir()).
 
     python -m speculative bench-train train_config=experiments/configs/speculative/smollm2_sharegpt.yaml steps=4
 """
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
     results["speedup"] = results["ours"]["tokens_per_s"] / results["naive"]["tokens_per_s"]
     results["rss_ratio"] = results["ours"]["peak_rss_mib"] / results["naive"]["peak_rss_mib"]
-    out = atomic_write_json(results_dir() / "bench_spec_train.json", with_provenance(results, config=cfg))
+    out = atomic_write_json(results_dir() / "bench_speculative_train.json", with_provenance(results, config=cfg))
     print(json.dumps(results, indent=2))
     print(f"wrote {out}")
     return 0

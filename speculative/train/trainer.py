@@ -198,6 +198,9 @@ class DraftTrainer:
         tb = str(self.out / "tb") if cfg.tensorboard else None
         history = []
         with MetricsWriter(self.out / "metrics.jsonl", tensorboard_dir=tb) as writer:
+            if self.step == 0 and cfg.val.every > 0 and self.val_examples:
+                # the starting point on the same held-out rows (init_from's draft), so a round's gain is measured
+                writer.log(0, **self.validate())
             bar = progress(total=cfg.max_steps, initial=self.step, desc="draft train")
             while self.step < cfg.max_steps:
                 t0 = time.perf_counter()

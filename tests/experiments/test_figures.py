@@ -14,12 +14,13 @@ from runtime.paths import repo_root
 
 FIGURES = repo_root() / "experiments" / "figures"
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
+METRICS = "speculative_train_metrics.jsonl"  # a training run's metrics.jsonl
 # script -> (fixture result file, extra args; {out} = output folder, PNGs beside the input otherwise)
 CASES = {
-    "speculative_eval.py": ("spec_eval.json", ["{out}"], 2),
-    "sopr_rag_by_intent.py": ("rag_eval.json", ["--out-dir", "{out}"], 4),  # 2 query sets x (MRR, Hit@1)
-    "sparse_align_reward_vs_cost.py": ("sia_eval_small.json", [], 1),
-    "speculative_learning_curve.py": ("spec_train_metrics.jsonl", ["{out}/curve.json", "{out}/curve.png", "--window", "5"], 1),
+    "speculative_eval.py": ("speculative_eval.json", ["{out}"], 2),
+    "sopr_rag_by_intent.py": ("sopr_rag_eval.json", ["--out-dir", "{out}"], 4),  # 2 query sets x (MRR, Hit@1)
+    "sparse_align_reward_vs_cost.py": ("sparse_align_eval_small.json", [], 1),
+    "speculative_learning_curve.py": (METRICS, ["{out}/curve.json", "{out}/curve.png", "--window", "5"], 1),
 }
 
 
@@ -48,12 +49,12 @@ def test_learning_curve_counts_a_continuation_run_on(tmp_path: Path):
     """`--then`: a run that continued from the first one's export is appended, steps and tokens counted on."""
     import json
 
-    src = (FIXTURES / "spec_train_metrics.jsonl").read_text().splitlines()
+    src = (FIXTURES / METRICS).read_text().splitlines()
     first = [json.loads(line) for line in src if line.strip()]
     (tmp_path / "r2.jsonl").write_text("\n".join(src[:3]) + "\n")
     env = {**os.environ, "PYTHONPATH": str(repo_root()), "MPLBACKEND": "Agg"}
     proc = subprocess.run([sys.executable, str(FIGURES / "speculative_learning_curve.py"),
-                           str(FIXTURES / "spec_train_metrics.jsonl"), str(tmp_path / "c.json"), str(tmp_path / "c.png"),
+                           str(FIXTURES / METRICS), str(tmp_path / "c.json"), str(tmp_path / "c.png"),
                            "--then", str(tmp_path / "r2.jsonl"), "--window", "2"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -68,7 +69,7 @@ def test_learning_curve_keeps_the_held_out_points(tmp_path: Path):
     """Rows with `val_*` metrics become `val_points` at their tokens seen; the last one is `final_val`."""
     import json
 
-    rows = [json.loads(line) for line in (FIXTURES / "spec_train_metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in (FIXTURES / METRICS).read_text().splitlines() if line.strip()]
     for i in (1, len(rows) - 1):
         rows[i] |= {"val_acc_0": 0.1 * i, "val_accept_len": 1 + 0.01 * i}
     (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

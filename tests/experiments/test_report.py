@@ -96,8 +96,8 @@ def test_small_scale_only_is_never_a_verdict(claims):
 
 
 def test_sia_rules_at_full_scale(claims, results):
-    data = json.loads((results / "sia_eval_small.json").read_text())
-    (results / "sia_eval_full.json").write_text(json.dumps(data))
+    data = json.loads((results / "sparse_align_eval_small.json").read_text())
+    (results / "sparse_align_eval_full.json").write_text(json.dumps(data))
     verdict = {cid: evaluate(claim(claims, "sia", cid), results)["outcome"].verdict
                for cid in ("reward", "wall-time", "beats-random", "all-three")}
     assert verdict == dict.fromkeys(verdict, MET)  # sia@0.4: 0.46 >= 0.50-0.08, +7s <= 0.5*20s, 0.46 > 0.30
@@ -106,7 +106,7 @@ def test_sia_rules_at_full_scale(claims, results):
             m["reward"] = 0.9  # random-sparse now wins at every rate
         if m["method"] == "sia@0.4":
             m["wall_s"] = 25.0  # +15 s > half of dense's +20 s
-    (results / "sia_eval_full.json").write_text(json.dumps(data))
+    (results / "sparse_align_eval_full.json").write_text(json.dumps(data))
     verdict = {cid: evaluate(claim(claims, "sia", cid), results)["outcome"].verdict
                for cid in ("reward", "wall-time", "beats-random", "all-three")}
     assert verdict == {"reward": MET, "wall-time": MET, "beats-random": NOT_MET, "all-three": NOT_MET}
@@ -114,13 +114,13 @@ def test_sia_rules_at_full_scale(claims, results):
 
 def test_sia_rules_follow_the_powered_analysis_over_point_estimates(claims, results):
     """A powered run's `analysis.claims` (paired CIs) decides, even where the point estimates say otherwise."""
-    data = json.loads((results / "sia_eval_small.json").read_text())  # point estimates: all four met
+    data = json.loads((results / "sparse_align_eval_small.json").read_text())  # point estimates: all four met
     data["analysis"] = {"claims": {
         "random": {"verdict": NOT_MET, "number": "+0.02 [-0.03, +0.07]", "detail": "Holm lower bound below 0"},
         "reward": {"verdict": MET, "number": "-0.01", "detail": "90% CI inside the margin"},
         "time": {"verdict": NOT_MEASURED, "number": "-", "detail": "no batch-1 timing"},
         "all": {"verdict": NOT_MET, "number": "-", "detail": "no rate meets all three"}}}
-    (results / "sia_eval_full.json").write_text(json.dumps(data))
+    (results / "sparse_align_eval_full.json").write_text(json.dumps(data))
     outcomes = {cid: evaluate(claim(claims, "sia", cid), results)["outcome"]
                 for cid in ("reward", "wall-time", "beats-random", "all-three")}
     assert {k: o.verdict for k, o in outcomes.items()} == {
@@ -129,9 +129,9 @@ def test_sia_rules_follow_the_powered_analysis_over_point_estimates(claims, resu
 
 
 def test_missing_metric_is_not_measured_with_the_reason(claims, results):
-    spec = json.loads((results / "spec_eval.json").read_text())
+    spec = json.loads((results / "speculative_eval.json").read_text())
     del spec["engine"]["mtbench"]
-    (results / "spec_eval.json").write_text(json.dumps(spec))
+    (results / "speculative_eval.json").write_text(json.dumps(spec))
     out = evaluate(claim(claims, "specforge", "tau"), results)["outcome"]
     assert out.verdict == NOT_MEASURED and "'mtbench'" in out.detail
 
@@ -156,7 +156,7 @@ def test_cli_writes_report_and_rejects_corrupt_json(results, tmp_path, capsys):
     out = tmp_path / "REPORT.md"
     assert report_main(["--results", str(results), "--out", str(out)]) == 0
     assert out.read_text() == GOLDEN.read_text()
-    (results / "rag_eval.json").write_text("{ not json")
+    (results / "sopr_rag_eval.json").write_text("{ not json")
     assert report_main(["--results", str(results), "--out", str(out)]) == 2
-    assert "rag_eval.json: not valid JSON" in capsys.readouterr().err
+    assert "sopr_rag_eval.json: not valid JSON" in capsys.readouterr().err
     assert out.read_text() == GOLDEN.read_text()  # the previous report survives

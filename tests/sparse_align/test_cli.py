@@ -58,8 +58,8 @@ def test_results_land_in_the_configured_results_dir(tiny_model, tokenizer, tmp_p
                     eval=SteerEvalConfig(top_k=4, max_new_tokens=3), junctions=JunctionConfig(num_prompts=1, seeds=1))
     assert output_dir(cfg) == tmp_path / "out"
     stages.junctions(cfg, tiny_model, tokenizer)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sia_junctions_cli-test.json",
-                                                                      "sia_junctions_cli-test.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sparse_align_junctions_cli-test.json",
+                                                                      "sparse_align_junctions_cli-test.md"]
     default = Path(os.environ["LLMSYS_RESULTS_DIR"])  # tests/conftest.py: a scratch folder
-    assert not (default / "sia_junctions_cli-test.json").exists()
+    assert not (default / "sparse_align_junctions_cli-test.json").exists()
     assert output_dir(cfg.model_copy(update={"results_dir": None})) == default

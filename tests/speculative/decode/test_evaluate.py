@@ -178,7 +178,7 @@ def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch
     assert record["train"]["seconds"] >= 0 and record["eval_json"] == str(tmp_path / "eval.json")
     card = (tmp_path / "b" / "README.md").read_text()
     assert "optimizer steps: 3" in card and "-m speculative train" in card
-    assert (tmp_path / "specforge_model_card.md").read_text() == card
+    assert (tmp_path / "speculative_model_card.md").read_text() == card
 
 
 def test_bundle_online_trains_on_human_then_self_distilled_conversations(tmp_path, monkeypatch):

@@ -55,6 +55,7 @@ def test_validation_equals_a_per_example_reference_and_is_never_trained_on(spec_
     trainer.train()
     rows = {r["step"]: r for r in read_jsonl(tmp_path / "run" / "metrics.jsonl")}
     assert "val_acc_0" not in rows[1] and {"val_acc_0", "val_accept_len"} <= rows[2].keys() <= rows[3].keys()
+    assert {"val_acc_0", "val_accept_len"} <= rows[0].keys() and "loss" not in rows[0]  # the starting point
 
     # reference: every held-out example alone (no padding), hits and rows summed over examples
     draft, target = setup.draft.eval(), setup.target
