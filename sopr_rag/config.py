@@ -54,9 +54,12 @@ class CardsConfig(StrictModel):
     model: str | None = None  # None -> qwen2.5-coder-0.5b-instruct when installed, else smollm2-135m-instruct
     base_url: str | None = None  # for the openai backend
     max_doc_chars: int = Field(2500, ge=200, le=20000, description="SOP text (code blocks dropped) shown to the LLM")
-    max_new_tokens: int = Field(256, ge=32, le=2048)
+    max_new_tokens: int = Field(768, ge=32, le=2048, description="above the longest card the schema admits "
+                                "(~2.3k characters of compact JSON), so a reply is never cut off")
     batch_size: int = Field(32, ge=1, description="prompts per generate() call (vLLM batches them)")
     repair: bool = True  # one repair turn for a reply that fails validation
+    structured: bool = Field(True, description="decode under the card's JSON schema (vllm, openai backends; "
+                             "hf ignores it); replies are validated either way")
     cache_path: str | None = None  # None -> runtime cache_dir("sopr_rag")/card_cache.jsonl
 
 

@@ -6,6 +6,7 @@ rendered with the model's own chat template (local backends) or sent to /chat/co
 
 from __future__ import annotations
 
+import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -22,7 +23,13 @@ class BackendCapabilityError(NotImplementedError):
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """Decoding settings shared by all backends. temperature 0 means greedy."""
+    """Decoding settings shared by all backends. temperature 0 means greedy.
+
+    `json_schema`: constrain the output to JSON matching this schema (structured output / guided
+    decoding): honoured by the vllm backend (xgrammar) and the openai backend (`response_format`); the hf
+    backend ignores it (logged once). Pass a dict or JSON text; it is kept as canonical JSON text so the
+    params stay hashable (`schema()` gives the dict back).
+    """
 
     max_new_tokens: int = 128
     temperature: float = 0.0
@@ -30,8 +37,14 @@ class SamplingParams:
     top_k: int = 0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    json_schema: str | None = None
 
     def __post_init__(self) -> None:
+        if self.json_schema is not None:
+            schema = json.loads(self.json_schema) if isinstance(self.json_schema, str) else self.json_schema
+            if not isinstance(schema, dict):
+                raise ValueError("json_schema must be a JSON schema object (a dict or its JSON text)")
+            object.__setattr__(self, "json_schema", json.dumps(schema, sort_keys=True))
         if self.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be >= 1")
         if self.temperature < 0 or not math.isfinite(self.temperature):
@@ -44,6 +57,10 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    def schema(self) -> dict[str, Any] | None:
+        """`json_schema` as a dict (None when the output is unconstrained)."""
+        return json.loads(self.json_schema) if self.json_schema is not None else None
 
 
 @dataclass

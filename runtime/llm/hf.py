@@ -15,10 +15,12 @@ from runtime.llm.base import (
     TokenLogprobs,
     truncate_at_stop,
 )
+from runtime.logging import get_logger
 
 
 class HFBackend(LLMBackend):
     name = "hf"
+    _warned_json_schema = False  # SamplingParams.json_schema is not enforced here; said once per process
 
     def __init__(self, model: Any = "smollm2-135m-instruct", tokenizer: Any = None, *, device: Any = None,
                  dtype: Any = None, batch_size: int = 8, small_m_kernel: bool | None = None):
@@ -63,6 +65,10 @@ class HFBackend(LLMBackend):
     @torch.inference_mode()
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[Generation]:
         params = params or SamplingParams()
+        if params.json_schema is not None and not HFBackend._warned_json_schema:
+            HFBackend._warned_json_schema = True
+            get_logger("runtime.llm").info("hf backend: json_schema is not enforced (no guided decoding); "
+                                           "the caller validates the output")
         texts = [self.render(p) for p in prompts]
         out: list[Generation] = []
         eos = self._eos_ids()

@@ -73,6 +73,9 @@ class OpenAIHTTPBackend(LLMBackend):
             kw["seed"] = params.seed
         if params.top_k:
             kw["top_k"] = params.top_k  # vLLM / SGLang extension
+        if params.json_schema is not None:  # OpenAI structured outputs; vLLM / SGLang accept it on both routes
+            kw["response_format"] = {"type": "json_schema",
+                                     "json_schema": {"name": "output", "schema": params.schema()}}
         return kw
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[Generation]:

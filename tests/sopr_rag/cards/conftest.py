@@ -24,9 +24,11 @@ class StubLLM(LLMBackend):
     def __init__(self, reply: Callable[[str, bool], str]):
         self.reply = reply
         self.prompts: list[list[dict]] = []
+        self.params: list[SamplingParams | None] = []  # one per generate() call
 
     def generate(self, prompts: Sequence, params: SamplingParams | None = None) -> list[Generation]:
         out = []
+        self.params.append(params)
         for p in prompts:
             self.prompts.append(p)
             title = re.search(r"Title: (.*)", p[1]["content"]).group(1)
