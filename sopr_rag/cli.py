@@ -28,6 +28,7 @@ from runtime.config import config_keys, load_config
 from runtime.llm import make_backend
 from runtime.logging import get_logger
 from runtime.paths import cache_dir
+from sopr_rag.cards.glossary import make_glossary_builder
 from sopr_rag.cards.llm import make_card_builder
 from sopr_rag.config import SopragConfig
 from sopr_rag.ingest.llm_extract import LLMExtractor
@@ -139,7 +140,8 @@ def index(argv: list[str]) -> int:
                                  str(cache_dir("sopr_rag") / "extract_cache.jsonl"))
     cards = make_card_builder(cfg.cards)  # cards.mode=llm: LLM Procedure Cards (cached)
     _, report = SopIndex.build(args.corpus, args.out, extractor=extractor, card_builder=cards,
-                               limits=IngestLimits.of(cfg.ingest))
+                               limits=IngestLimits.of(cfg.ingest),
+                               glossary_builder=make_glossary_builder(cfg.cards, cards))  # cards.glossary=true
     print(json.dumps({"added": len(report.added), "changed": len(report.changed), "removed": len(report.removed),
                       "repaired": report.repaired, "skipped": report.skipped, "telemetry": report.telemetry},
                      indent=2))

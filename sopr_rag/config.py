@@ -61,6 +61,9 @@ class CardsConfig(StrictModel):
     structured: bool = Field(True, description="decode under the card's JSON schema (vllm, openai backends; "
                              "hf ignores it); replies are validated either way")
     cache_path: str | None = None  # None -> runtime cache_dir("sopr_rag")/card_cache.jsonl
+    glossary: bool = Field(False, description="component glossary at index time (cards/glossary.py): per SOP the "
+                           "component its alert is about, per component what it does and its aliases, asked of the "
+                           "LLM above in two short questions; feeds the component graph (any mode; not yet measured)")
 
 
 VOTERS = ("bm25", "dense", "card_dense", "card_bm25")

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from runtime.paths import repo_root
+from sopr_rag.cards.glossary import make_glossary_builder
 from sopr_rag.cards.llm import make_card_builder
 from sopr_rag.cli import exits_2_on_error, parse_verb_args, settings, verb_parser
 from sopr_rag.index import SopIndex
@@ -32,8 +33,10 @@ def demo(argv: list[str]) -> int:
     args = parse_verb_args(ap, argv)
     cfg = settings(args)
     with tempfile.TemporaryDirectory() as tmp:
-        index, report = SopIndex.build(args.corpus, Path(tmp) / "index", card_builder=make_card_builder(cfg.cards),
-                                       limits=IngestLimits.of(cfg.ingest))
+        cards = make_card_builder(cfg.cards)
+        index, report = SopIndex.build(args.corpus, Path(tmp) / "index", card_builder=cards,
+                                       limits=IngestLimits.of(cfg.ingest),
+                                       glossary_builder=make_glossary_builder(cfg.cards, cards))
         print(f"indexed {len(index)} SOPs ({len(report.skipped)} skipped) in "
               f"{sum(report.telemetry['seconds'].values()):.1f}s")
         retriever = SopragRetriever(index, cfg)

@@ -16,6 +16,7 @@ from runtime.device import pick_device
 from runtime.llm.hf import HFBackend
 from runtime.logging import get_logger, read_jsonl
 from runtime.paths import cache_dir, results_dir
+from runtime.results import with_provenance
 from sparse_align.config import TEACHER, SIAConfig
 from sparse_align.eval.evaluate import EvalContext, run_evaluation
 from sparse_align.eval.report import write_report
@@ -142,6 +143,7 @@ def timing(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
         raise FileNotFoundError(f"{eval_json} missing: run `python -m sparse_align evaluate` first (it calibrates tau)")
     taus = {float(r): t for r, t in json.loads(eval_json.read_text())["taus"].items()}
     res = interleaved_timing(model, tok, vm, cfg.eval, taus)
-    atomic_write_json(result_path(cfg, "timing"), {"threads": torch.get_num_threads(), **res})
+    atomic_write_json(result_path(cfg, "timing"), with_provenance({"threads": torch.get_num_threads(), **res},
+                                                                  config=cfg.model_dump(mode="json")))
     log.info("interleaved timing: %s", res)
     return res

@@ -21,6 +21,7 @@ from runtime.checkpoint import atomic_write_json, atomic_write_text
 from runtime.config import StrictModel
 from runtime.llm import LLMBackend
 from runtime.logging import get_logger
+from runtime.results import with_provenance
 from sopr_rag.bench import agents
 from sopr_rag.retrieval.dense import DenseIndex, EmbedFn
 from sopr_rag.retrieval.fusion import rrf
@@ -243,5 +244,6 @@ def write_outputs(records: list[dict[str, Any]], builder: BenchBuilder, out: str
              "seconds_per_accepted": round(sum(s.seconds.values()) / s.accepted, 2) if s.accepted else None,
              "skipped_docs": s.skipped_docs, "backend": builder.llm.name,
              "config": builder.cfg.model_dump(), "out": str(out), "rejects": str(rejects)}
-    atomic_write_json(out.with_name(out.name.removesuffix(".jsonl") + ".stats.json"), stats)
+    atomic_write_json(out.with_name(out.name.removesuffix(".jsonl") + ".stats.json"),
+                      with_provenance(stats, config=stats["config"]))
     return stats

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from runtime.config import StrictModel, load_config
 from runtime.paths import cache_dir, results_dir
+from sopr_rag.cards.glossary import make_glossary_builder
 from sopr_rag.cards.llm import make_card_builder
 from sopr_rag.cli import command_line, exits_2_on_error, parse_verb_args, settings, split_overrides, verb_parser
 from sopr_rag.eval.ablations import ABLATIONS
@@ -80,7 +81,9 @@ def evaluate(argv: list[str]) -> int:
     if not spec.index or not spec.queries:
         raise ValueError("evaluate needs --index (or --corpus) and at least one --queries file")
     if spec.corpus:
-        index, _ = SopIndex.build(spec.corpus, spec.index, card_builder=make_card_builder(soprag_cfg.cards))
+        cards = make_card_builder(soprag_cfg.cards)
+        index, _ = SopIndex.build(spec.corpus, spec.index, card_builder=cards,
+                                  glossary_builder=make_glossary_builder(soprag_cfg.cards, cards))
     else:
         index = SopIndex.load(spec.index)
     sets = [load_queries(q) for q in spec.queries]

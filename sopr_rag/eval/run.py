@@ -8,6 +8,7 @@ from typing import Any
 
 from runtime.checkpoint import atomic_write_json, atomic_write_text
 from runtime.logging import get_logger
+from runtime.results import with_provenance
 from sopr_rag.config import SopragConfig
 from sopr_rag.eval.harness import RetrievalEvalConfig, breakdown, run_method
 from sopr_rag.eval.queries import QuerySet
@@ -51,7 +52,7 @@ def evaluate(index: Any, query_sets: list[QuerySet], cfg: RetrievalEvalConfig, s
 
 def write_results(results: dict[str, Any], out_json: str | Path, out_md: str | Path | None = None) -> None:
     """`results` as JSON (the caller records its `command`) and, if `out_md`, as markdown tables."""
-    atomic_write_json(out_json, results)
+    atomic_write_json(out_json, with_provenance(results, config=results.get("config")))
     if out_md:
         atomic_write_text(out_md, to_markdown(results))
     log.info("wrote %s%s", out_json, f" and {out_md}" if out_md else "")

@@ -4,9 +4,9 @@ Per document (`build_part`, saved in the entity part): the components of its LLM
 function; the first is the one the SOP is about). The corpus graph (networkx, assembled at query time
 from the per-document parts, so an incremental update equals a fresh build) joins one node per
 component key to the procedures that concern it; a component on more than half of the procedures
-names the whole collection, not a part, and is dropped. Without LLM cards the graph is empty: rule
-parsing cannot say what a component does (folder names and title-centroid profiles were tried as
-components and made dev and devsym worse as voters; README).
+names the whole collection, not a part, and is dropped. Without LLM cards or the glossary the graph is
+empty: rule parsing cannot say what a component does (folder names and title-centroid profiles were tried
+as components and made dev and devsym worse as voters; README).
 
 A query links to a component lexically (all tokens of its name or of one alias occur in the query:
 confidence 1) or by meaning: the best cosine of the query to the component's profiles ("name, aliases:
@@ -16,9 +16,16 @@ confidence of THAT procedure's own profile of it (x `SECONDARY_WEIGHT` when it i
 component); the sum is the procedure's score. So "the service that sends out our pages" reaches the
 notifier's runbooks when their cards say it "sends alert notifications (pages, email) to receivers",
 and the runbook whose card describes it in the query's words ranks first among them.
+
+The component glossary (cards/glossary.py, `cards.glossary: true`) adds to each SOP its main component
+(the one its alert is about) with a corpus-wide profile. It is corpus-level (saved beside the manifest,
+index/glossary_part.py) and handed to each loaded SOP as `doc.derived[GLOSSARY_PART]`, so the graph is
+still assembled per document and an incremental update equals a fresh build.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -31,6 +38,7 @@ from sopr_rag.retrieval.lexical import tokenize
 from sopr_rag.types import Procedure
 
 SECONDARY_WEIGHT = 0.5  # a component the SOP mentions beside its main one
+GLOSSARY_PART = "glossary_component"  # DocArtifacts.derived key: the SOP's glossary entry + profile vector
 
 
 def component_key(name: str) -> str:
@@ -50,6 +58,37 @@ def build_part(proc: Procedure, card: LLMCard | None = None) -> list[dict]:
     return out
 
 
+@dataclass
+class Glossary:
+    """The corpus's components: entries {key, name, aliases, function, profile, docs}, their profile
+    vectors (row i: entries[i]), and per SOP the name question's record {hash, answer, name, by}."""
+
+    entries: list[dict] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    docs: dict[str, dict] = field(default_factory=dict)
+
+    def attach(self, docs: dict[str, DocArtifacts]) -> None:
+        """Give each SOP its entry (doc.derived), replacing what an older glossary gave it."""
+        for doc in docs.values():
+            doc.derived.pop(GLOSSARY_PART, None)
+        for i, entry in enumerate(self.entries):
+            part = {k: v for k, v in entry.items() if k != "docs"}
+            part.update(primary=True, vector=self.vectors[i] if self.vectors is not None else None)
+            for doc_id in entry["docs"]:
+                if doc_id in docs:
+                    docs[doc_id].derived[GLOSSARY_PART] = part
+
+
+def doc_components(doc: DocArtifacts) -> list[tuple[dict, np.ndarray | None]]:
+    """(component, profile vector) of one SOP: its LLM card's, then its glossary component."""
+    vecs = doc.vectors.get("components")
+    out = [(c, vecs[i] if vecs is not None and i < len(vecs) else None)
+           for i, c in enumerate(doc.entity.get("components", []))]
+    if GLOSSARY_PART in doc.derived:
+        out.append((doc.derived[GLOSSARY_PART], doc.derived[GLOSSARY_PART]["vector"]))
+    return out
+
+
 class ComponentGraph:
     """Corpus-wide component <-> procedure graph; each edge keeps that SOP's profile vector of the component."""
 
@@ -59,11 +98,12 @@ class ComponentGraph:
         for doc in docs:
             pid = ("proc", doc.proc.doc_id)
             self.graph.add_node(pid)
-            vecs = doc.vectors.get("components")
-            for i, comp in enumerate(doc.entity.get("components", [])):
-                vec = vecs[i] if vecs is not None and i < len(vecs) else None
-                self.graph.add_edge(("comp", comp["key"]), pid, vector=vec,
-                                    weight=1.0 if comp["primary"] else SECONDARY_WEIGHT)
+            for comp, vec in doc_components(doc):
+                node, weight = ("comp", comp["key"]), 1.0 if comp["primary"] else SECONDARY_WEIGHT
+                if self.graph.has_edge(node, pid):  # card and glossary name the same part: the card's profile
+                    self.graph.edges[node, pid]["weight"] = max(self.graph.edges[node, pid]["weight"], weight)
+                else:
+                    self.graph.add_edge(node, pid, vector=vec, weight=weight)
                 self.aliases.setdefault(comp["key"], []).extend(
                     frozenset(tokenize(humanize(n))) for n in [comp["name"], *comp["aliases"]] if tokenize(n))
         n_procs = max(len(docs), 1)

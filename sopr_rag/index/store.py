@@ -7,6 +7,7 @@
       cards_bm25/        BM25 over card texts (rebuilt from stored card texts: BM25 statistics are
                          corpus-global; this costs milliseconds and re-parses/re-embeds nothing)
       cards_dense/       FAISS inner-product index over card embeddings (add/remove by doc id)
+      glossary.{json,npz} the component glossary (cards.glossary: true), corpus-level (index/glossary_part.py)
 
 Updating: only added/changed files are parsed and embedded (when the code that builds artifacts itself
 changed, its fingerprint in the manifest differs and every document is rebuilt), removed ones are dropped from FAISS and
@@ -25,6 +26,7 @@ from typing import Any
 from runtime.checkpoint import atomic_write_json
 from runtime.logging import get_logger, progress
 from sopr_rag.experts.base import DocArtifacts
+from sopr_rag.experts.components import Glossary
 from sopr_rag.index.artifacts import (
     EmbedFn,
     build_artifacts,
@@ -32,6 +34,7 @@ from sopr_rag.index.artifacts import (
     doc_key,
     save_artifacts,
 )
+from sopr_rag.index.glossary_part import load_glossary, update_glossary
 from sopr_rag.index.repair import DamagedFile, artifact_files, load_docs, load_or_none, read_manifest, sweep_orphans
 from sopr_rag.index.telemetry import Telemetry
 from sopr_rag.ingest.extract import content_hash
@@ -94,6 +97,7 @@ class SopIndex:
         self.manifest = manifest
         self.embed_fn = embed_fn
         self.damaged: dict[str, str] = {}  # what load(repair=True) found unusable: doc id / part -> reason
+        self.glossary: Glossary | None = None  # the component glossary, when built with one
 
     @property
     def procedures(self) -> dict[str, Procedure]:
@@ -124,6 +128,10 @@ class SopIndex:
                         "on its corpus to rebuild it", index_dir)
         embed_fn = embed_fn or _default_embedder()
         docs, damaged = load_docs(index_dir / "docs", manifest["docs"])
+        try:
+            glossary = load_glossary(index_dir, manifest.get("glossary"))
+        except DamagedFile as err:
+            glossary, damaged["glossary"] = None, str(err)
         if damaged and not repair:
             raise SopIndexError(f"index at {index_dir} has damaged files: {'; '.join(damaged.values())}; re-run "
                                 f"`python -m sopr_rag index CORPUS --out {index_dir}` to rebuild just those documents")
@@ -147,16 +155,20 @@ class SopIndex:
             bm25 = _build_bm25(docs)
         index = cls(index_dir, docs, bm25, dense, manifest, embed_fn)
         index.damaged = damaged
+        index.glossary = glossary
+        if glossary is not None:
+            glossary.attach(docs)
         return index
 
     # ------------------------------------------------------------------ build / update
     @classmethod
     def build(cls, corpus_dir: str | Path, index_dir: str | Path, embed_fn: EmbedFn | None = None,
-              extractor: Any = None, card_builder: Any = None,
-              limits: IngestLimits | None = None) -> tuple[SopIndex, UpdateReport]:
+              extractor: Any = None, card_builder: Any = None, limits: IngestLimits | None = None,
+              glossary_builder: Any = None) -> tuple[SopIndex, UpdateReport]:
         """Create or incrementally update `index_dir` from `corpus_dir` (extractor: ingest.llm_extract,
         card_builder: cards.llm.CardBuilder for LLM Procedure Cards, None for rule-built cards only;
-        limits: the per-document budget). Damaged artifacts found on the way are rebuilt (report.repaired)."""
+        limits: the per-document budget; glossary_builder: cards.glossary.GlossaryBuilder for the component
+        glossary, None for none). Damaged artifacts found on the way are rebuilt (report.repaired)."""
         index_dir = Path(index_dir)
         limits = limits or IngestLimits()
         embed_fn = embed_fn or _default_embedder()
@@ -244,10 +256,15 @@ class SopIndex:
                 index.bm25 = _build_bm25(new_docs)
                 index.bm25.save(index_dir / "cards_bm25")
         index.docs = dict(sorted(new_docs.items()))
+        # corpus-level, so rebuilt from every document whenever the corpus changed (its LLM answers are cached)
+        index.glossary, glossary_meta = update_glossary(
+            index_dir, index.docs, glossary_builder, index.glossary, old_manifest.get("glossary") if reuse else None,
+            dirty, embed_fn, tel)
+        (index.glossary or Glossary()).attach(index.docs)  # an empty one takes back what a dropped one gave
         index.manifest = {
             "format": FORMAT_VERSION, "code": fingerprint, "cards": cards, "corpus": str(Path(corpus_dir).resolve()),
             "docs": {d: _doc_entry(d, a, old, docs_dir, rebuilt=d in procs) for d, a in index.docs.items()},
-            "skipped": skipped, "telemetry": tel.to_dict(),
+            "skipped": skipped, "telemetry": tel.to_dict(), **({"glossary": glossary_meta} if glossary_meta else {}),
         }
         atomic_write_json(index_dir / "manifest.json", index.manifest)
         live = {e["key"] for e in index.manifest["docs"].values()}

@@ -24,6 +24,7 @@ class Telemetry:
     llm_failures: int = 0  # documents left with rule-built cards only
     texts_embedded: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    glossary: dict = field(default_factory=dict)  # the component glossary's LLM stats (cards.llm.CardStats)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -41,6 +42,13 @@ class Telemetry:
         self.llm_cache_hits += stats.cache_hits
         self.llm_repairs += stats.repairs
         self.llm_failures += stats.failures
+
+    def add_glossary(self, stats) -> None:
+        """The glossary's calls, tokens and seconds count in the totals; all of its stats under `glossary`."""
+        self.llm_calls += stats.llm_calls
+        self.llm_tokens += stats.prompt_tokens + stats.completion_tokens
+        self.llm_seconds += stats.llm_seconds
+        self.glossary = stats.to_dict()
 
     def to_dict(self) -> dict:
         d = asdict(self)

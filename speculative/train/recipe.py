@@ -24,6 +24,7 @@ from pydantic import Field
 from runtime.checkpoint import atomic_write_json
 from runtime.config import StrictModel, config_from_cli, load_config
 from runtime.device import set_threads
+from runtime.results import with_provenance
 from speculative.data.vocab import build_vocab_mapping
 from speculative.offline.backend import OfflineTargetBackend
 from speculative.parallel.build import build_dist_training
@@ -84,5 +85,5 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(row))
                 result["throughput"].append(row)
     result["load_average_end"] = os.getloadavg()
-    atomic_write_json(Path(cfg.out), result)
+    atomic_write_json(Path(cfg.out), with_provenance(result, config=cfg))
     return 0
