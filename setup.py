@@ -44,7 +44,7 @@ setup(
     description="EAGLE-3 draft training (SpecForge-style), SOPRAG retrieval and SIA sparse alignment",
     python_requires=">=3.11",
     packages=find_packages(include=["runtime*", "speculative*", "sopr_rag*", "sparse_align*"]),
-    package_data={"": ["*.yaml", "*.json", "*.md"]},
+    package_data={"": ["*.yaml", "*.json", "*.md", "*.safetensors"]},
     install_requires=[
         "torch==2.13.0",
         "transformers>=5,<6",
