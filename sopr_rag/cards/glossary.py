@@ -14,7 +14,6 @@ titles (by doc id) changed: an incremental update and a fresh build ask the same
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,11 +21,18 @@ from runtime.llm import SamplingParams
 from runtime.logging import get_logger
 from sopr_rag.cards import glossary_prompts as gp
 from sopr_rag.cards.glossary_rules import folder_names, merge_names, rule_names
-from sopr_rag.cards.llm import CardBuilder, CardStats, card_source, default_model
+from sopr_rag.cards.llm import (
+    CardBuilder,
+    CardStats,
+    card_cache,
+    card_source,
+    cards_backend,
+    default_model,
+    generate_counted,
+)
 from sopr_rag.cards.schema import Component
 from sopr_rag.config import CardsConfig
 from sopr_rag.experts.components import Glossary
-from sopr_rag.gate.cache import GateCache
 from sopr_rag.retrieval.identifiers import humanize
 from sopr_rag.types import Procedure
 
@@ -38,10 +44,7 @@ class GlossaryBuilder:
     def __init__(self, cfg: CardsConfig, llm: Any = None, cards: CardBuilder | None = None):
         self.cfg, self._llm, self._cards = cfg, llm, cards
         self.model = cards.model if cards else cfg.model or (getattr(llm, "name", "custom") if llm else default_model())
-        from runtime.paths import cache_dir
-
-        # one writer per cache file: share the card builder's
-        self.cache = cards.cache if cards else GateCache(cfg.cache_path or cache_dir("sopr_rag") / "card_cache.jsonl")
+        self.cache = cards.cache if cards else card_cache(cfg)  # one writer per cache file
         self.stats = CardStats()
 
     @property
@@ -55,11 +58,7 @@ class GlossaryBuilder:
         if self._llm is None and self._cards is not None:
             self._llm = self._cards.llm()  # one model in memory for cards and glossary
         if self._llm is None:
-            from runtime.llm import make_backend
-
-            kw = {"base_url": self.cfg.base_url} if self.cfg.backend == "openai" and self.cfg.base_url else {}
-            log.info("loading %s (%s) for the component glossary", self.model, self.cfg.backend)
-            self._llm = make_backend(self.cfg.backend, model=self.model, **kw)
+            self._llm = cards_backend(self.cfg, self.model, "the component glossary")
         return self._llm
 
     def _key(self, *parts: str) -> str:
@@ -143,15 +142,8 @@ class GlossaryBuilder:
         return [(value, err, reply) for (value, err), reply in zip(results, replies)]
 
     def _generate(self, prompts: list[list[dict]], schema: dict, max_tokens: int) -> list[str]:
-        llm = self.llm()
-        t0 = time.perf_counter()
         params = SamplingParams(max_new_tokens=max_tokens, json_schema=schema if self.cfg.structured else None)
-        gens = llm.generate(prompts, params)
-        self.stats.llm_seconds += time.perf_counter() - t0
-        self.stats.llm_calls += len(prompts)
-        self.stats.prompt_tokens += sum(g.prompt_tokens for g in gens)
-        self.stats.completion_tokens += sum(len(g.token_ids) for g in gens)
-        return [g.text for g in gens]
+        return generate_counted(self.llm(), prompts, params, self.stats)
 
 
 def make_glossary_builder(cfg: CardsConfig, cards: CardBuilder | None = None, llm: Any = None) -> GlossaryBuilder | None:

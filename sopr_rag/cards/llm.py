@@ -116,14 +116,39 @@ class CardStats:
         return d
 
 
+def card_cache(cfg: CardsConfig) -> GateCache:
+    """The append-only answer cache shared by the card and glossary builders (one writer per file)."""
+    from runtime.paths import cache_dir
+
+    return GateCache(cfg.cache_path or cache_dir("sopr_rag") / "card_cache.jsonl")
+
+
+def cards_backend(cfg: CardsConfig, model: str, purpose: str) -> Any:
+    from runtime.llm import make_backend
+
+    kw = {"base_url": cfg.base_url} if cfg.backend == "openai" and cfg.base_url else {}
+    log.info("loading %s (%s) for %s", model, cfg.backend, purpose)
+    return make_backend(cfg.backend, model=model, **kw)
+
+
+def generate_counted(llm: Any, prompts: list[list[dict[str, str]]], params: SamplingParams,
+                     stats: CardStats) -> list[str]:
+    """One batched generate() call, its calls / tokens / seconds added to `stats` (index telemetry)."""
+    t0 = time.perf_counter()
+    gens = llm.generate(prompts, params)
+    stats.llm_seconds += time.perf_counter() - t0
+    stats.llm_calls += len(prompts)
+    stats.prompt_tokens += sum(g.prompt_tokens for g in gens)
+    stats.completion_tokens += sum(len(g.token_ids) for g in gens)
+    return [g.text for g in gens]
+
+
 class CardBuilder:
     def __init__(self, cfg: CardsConfig, llm: Any = None):
         self.cfg = cfg
         self._llm = llm
         self.model = cfg.model or (getattr(llm, "name", "custom") if llm is not None else default_model())
-        from runtime.paths import cache_dir
-
-        self.cache = GateCache(cfg.cache_path or cache_dir("sopr_rag") / "card_cache.jsonl")
+        self.cache = card_cache(cfg)
         self.stats = CardStats()
 
     @property
@@ -135,11 +160,7 @@ class CardBuilder:
 
     def llm(self) -> Any:
         if self._llm is None:
-            from runtime.llm import make_backend
-
-            kw = {"base_url": self.cfg.base_url} if self.cfg.backend == "openai" and self.cfg.base_url else {}
-            log.info("loading %s (%s) for Procedure Cards", self.model, self.cfg.backend)
-            self._llm = make_backend(self.cfg.backend, model=self.model, **kw)
+            self._llm = cards_backend(self.cfg, self.model, "Procedure Cards")
         return self._llm
 
     def key(self, proc: Procedure) -> str:
@@ -193,15 +214,9 @@ class CardBuilder:
         return out
 
     def _generate(self, prompts: list[list[dict[str, str]]]) -> list[str]:
-        llm = self.llm()
-        t0 = time.perf_counter()
         schema = CARD_JSON_SCHEMA if self.cfg.structured else None  # guided decoding where the backend can
-        gens = llm.generate(prompts, SamplingParams(max_new_tokens=self.cfg.max_new_tokens, json_schema=schema))
-        self.stats.llm_seconds += time.perf_counter() - t0
-        self.stats.llm_calls += len(prompts)
-        self.stats.prompt_tokens += sum(g.prompt_tokens for g in gens)
-        self.stats.completion_tokens += sum(len(g.token_ids) for g in gens)
-        return [g.text for g in gens]
+        return generate_counted(self.llm(), prompts, SamplingParams(max_new_tokens=self.cfg.max_new_tokens,
+                                                                    json_schema=schema), self.stats)
 
 
 def make_card_builder(cfg: CardsConfig, llm: Any = None) -> CardBuilder | None:
