@@ -5,7 +5,7 @@ SPEC_COMPARE_CONFIG ?= experiments/configs/speculative/eval_compare.yaml
 SPEC_COMPARE_OUT ?= experiments/results/speculative_compare
 
 .PHONY: test-speculative-decode speculative-eval speculative-eval-quick speculative-compare speculative-decode-demo speculative-profile speculative-figures speculative-bundle \
-	speculative-bundle-cpu speculative-model-card
+	speculative-bundle-cpu speculative-bundle-qwen-coder speculative-model-card
 
 test-speculative-decode: ## speculative decoding engine + evaluation tests (~2 min)
 	$(PY) -m pytest -q tests/speculative/decode
@@ -37,6 +37,9 @@ speculative-bundle: ## (regenerate) + human mix -> train the SmolLM2 EAGLE-3 dra
 speculative-bundle-cpu: ## the bundle as run on a 2-core CPU (round 3): 180 online steps (~1 h), eval_bundle_cpu.yaml -> speculative_eval_small.{json,md} + model card
 	$(PY) -m speculative bundle --config $(SPEC_BUNDLE_CONFIG) 'train_overrides=[max_steps=180]' \
 		eval_config=experiments/configs/speculative/eval_bundle_cpu.yaml $(ARGS)
+
+speculative-bundle-qwen-coder: ## the code bundle (after `make assets-large`): Qwen2.5-Coder-0.5B self-distilled on ShareGPT code -> narrowed EAGLE-3 draft (<= 25 MB) -> HumanEval eval; resumable (hours on a 2-core CPU)
+	$(PY) -m speculative bundle --config experiments/configs/speculative/bundle_qwen_coder.yaml $(ARGS)
 
 speculative-model-card: ## rewrite the bundle's model card from its results (~5 s)
 	$(PY) -m speculative model-card $(ARGS)

@@ -53,6 +53,9 @@ def provenance_section(results_dir: Path, names: list[str]) -> list[str]:
         if data is None:
             out.append(f"| `{name}` | - | - | file absent |")
             continue
+        if not isinstance(data, dict):  # a hand-written record (e.g. a JSON list), not a result object
+            out.append(f"| `{name}` | - | - | not a result object ({type(data).__name__}): all |")
+            continue
         gaps = provenance_gaps(data)
         wall = data.get("wall_time_s")
         out.append(f"| `{name}` | {_cell(data.get('git_commit') or '-')} | "

@@ -90,19 +90,34 @@ def read_jsonl_records(path: str | Path, skips: SkipCounter) -> Iterator[Any]:
 
 def load_conversations(source: str, *, limit: int | None = None,
                        skips: SkipCounter | None = None) -> tuple[list[list[dict[str, str]]], SkipCounter]:
-    """`source` is "sharegpt" (the asset) or a JSONL path; returns (conversations, skip counts)."""
+    """`source` is "sharegpt" (the asset), "sharegpt:<topic>" (its subset on a topic of
+    speculative.data.topics, e.g. "sharegpt:code") or a JSONL path; returns (conversations, skip counts).
+    A topic subset counts the rest as `off_topic` and benchmark overlaps as `eval_overlap`."""
+    from speculative.data import topics
+
     skips = skips if skips is not None else SkipCounter()
-    if source == "sharegpt":
+    name, _, topic = source.partition(":")
+    if name == "sharegpt" and (not topic or topic in topics.TOPICS):
         from runtime.assets import load_dataset
 
-        raw: Iterable[Any] = load_dataset("sharegpt", limit=None if limit is None else 2 * limit + 16)
+        # a topic keeps a fraction of the records: read them all, stop at `limit` kept
+        raw: Iterable[Any] = load_dataset("sharegpt", limit=None if limit is None or topic else 2 * limit + 16)
     elif Path(source).is_file():
-        raw = read_jsonl_records(source, skips)
+        raw, topic = read_jsonl_records(source, skips), ""
     else:
-        raise FileNotFoundError(f"data source '{source}' is neither 'sharegpt' nor an existing JSONL file")
+        raise FileNotFoundError(f"data source '{source}' is neither 'sharegpt', 'sharegpt:<topic>' (topics: "
+                                f"{', '.join(topics.TOPICS)}) nor an existing JSONL file")
+    entry_points = topics.humaneval_entry_points() if topic == "code" else []
     out = []
     for rec in raw:
         msgs = normalize_record(rec, skips)
+        if msgs is not None and topic == "code":
+            if not topics.is_code_conversation(msgs):
+                skips.skip("off_topic")
+                continue
+            if topics.eval_overlap(msgs, entry_points):
+                skips.skip("eval_overlap")
+                continue
         if msgs is not None:
             out.append(msgs)
             if limit is not None and len(out) >= limit:

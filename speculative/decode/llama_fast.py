@@ -1,4 +1,4 @@
-"""A batch-1 Llama forward for the speculative engine's target: the same math as HF's LlamaForCausalLM, with
+"""A batch-1 Llama-family forward (Llama, Qwen2) for the speculative engine's target: the same math as HF's, with
 a few large ops per layer and a KV cache that is allocated once, not concatenated per step.
 
 Why not HF's forward: at batch 1 on a CPU, a decode step is ~15 ms of weight streaming plus HF's per-layer
@@ -43,12 +43,18 @@ class LlamaDims:
                    intermediate=cfg.intermediate_size, vocab=cfg.vocab_size, eps=cfg.rms_norm_eps)
 
 
+SUPPORTED_TYPES = ("llama", "qwen2")  # Qwen2 = Llama + q/k/v biases (+ optional sliding window, refused below)
+
+
 def unsupported_reason(model: torch.nn.Module) -> str | None:
-    """None when `model` is a plain Llama this forward reproduces exactly, else why not (HF path then)."""
+    """None when `model` is a Llama-family model this forward reproduces exactly, else why not (HF path then)."""
     cfg = model.config
+    layer_types = set(getattr(cfg, "layer_types", None) or ["full_attention"])
     checks = {
-        f"model_type '{getattr(cfg, 'model_type', None)}' is not llama": getattr(cfg, "model_type", None) == "llama",
-        "attention/MLP biases": not (getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False)),
+        f"model_type '{getattr(cfg, 'model_type', None)}' is not one of {SUPPORTED_TYPES}":
+            getattr(cfg, "model_type", None) in SUPPORTED_TYPES,
+        "MLP biases": not getattr(cfg, "mlp_bias", False),
+        "sliding-window attention": not getattr(cfg, "use_sliding_window", False) and layer_types == {"full_attention"},
         f"activation '{getattr(cfg, 'hidden_act', None)}' is not silu": getattr(cfg, "hidden_act", None) == "silu",
         "not a float32 model": next(model.parameters()).dtype == torch.float32,
     }
@@ -60,7 +66,9 @@ def unsupported_reason(model: torch.nn.Module) -> str | None:
 class _Layer:
     in_norm: torch.Tensor
     qkv: torch.Tensor  # [(H + 2 KV) * D, hidden]: q, k, v rows
+    qkv_bias: torch.Tensor | None  # Qwen2's q/k/v biases (Llama's attention_bias), concatenated the same way
     o: torch.Tensor
+    o_bias: torch.Tensor | None
     post_norm: torch.Tensor
     gate_up: torch.Tensor  # [2 I, hidden]
     down: torch.Tensor
@@ -90,9 +98,11 @@ class LlamaDecoder:
     @staticmethod
     def _fuse(layer) -> _Layer:
         attn, mlp = layer.self_attn, layer.mlp
-        return _Layer(layer.input_layernorm.weight.detach(),
-                      torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]).contiguous(),
-                      attn.o_proj.weight.detach(), layer.post_attention_layernorm.weight.detach(),
+        qkv = (attn.q_proj, attn.k_proj, attn.v_proj)
+        bias = torch.cat([p.bias for p in qkv]).contiguous() if qkv[0].bias is not None else None
+        o_bias = attn.o_proj.bias.detach() if attn.o_proj.bias is not None else None
+        return _Layer(layer.input_layernorm.weight.detach(), torch.cat([p.weight for p in qkv]).contiguous(), bias,
+                      attn.o_proj.weight.detach(), o_bias, layer.post_attention_layernorm.weight.detach(),
                       torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).contiguous(), mlp.down_proj.weight.detach())
 
     @property
@@ -135,9 +145,14 @@ class LlamaDecoder:
             if i in aux_layers:
                 feats[i] = resid
             qkv = decode_linear(h, layer.qkv)
+            if layer.qkv_bias is not None:
+                qkv = qkv + layer.qkv_bias
             attn = decode_attention(qkv, self.cos, self.sin, positions, self._layer_kv[i], past, tree_mask, d.heads,
                                     self.scale)
-            h, resid = decode_rmsnorm_residual(decode_linear(attn, layer.o), resid, layer.post_norm, d.eps)
+            o = decode_linear(attn, layer.o)
+            if layer.o_bias is not None:
+                o = o + layer.o_bias
+            h, resid = decode_rmsnorm_residual(o, resid, layer.post_norm, d.eps)
             x = decode_linear(decode_swiglu(h, layer.gate_up), layer.down)
         h, _ = decode_rmsnorm_residual(x, resid, self.norm, d.eps)
         logits = decode_linear(h[logits_rows], self.head)

@@ -1,7 +1,7 @@
 """The target model behind a KV cache: prefill, tree verification in one forward, and commit of the
 accepted path (cache entries re-indexed so that only the accepted tokens remain, in order).
 
-Two backends with one interface: "fast" (plain Llama targets: `llama_fast.LlamaDecoder`, fused weights and
+Two backends with one interface: "fast" (Llama and Qwen2 targets: `llama_fast.LlamaDecoder`, fused weights and
 a preallocated cache; what CPU decoding speed depends on) and "hf" (any HF causal LM through its own forward
 and a DynamicCache). "auto" takes "fast" where it applies.
 """

@@ -64,7 +64,7 @@ class HumanDataConfig(StrictModel):
 
 
 class BundleConfig(StrictModel):
-    out_dir: str = ""  # "" = the default bundle dir in the cache (outside git)
+    out_dir: str = ""  # "" = <cache>/bundles/<ship_dir's folder name> (outside git)
     target: str = "smollm2-135m-instruct"
     regenerate: RegenConfig = RegenConfig()
     human: HumanDataConfig = HumanDataConfig()
@@ -92,7 +92,8 @@ class BundleConfig(StrictModel):
         return self
 
     def out(self) -> Path:
-        return Path(self.out_dir or default_bundle_dir())
+        return Path(self.out_dir or (default_bundle_dir(Path(self.ship_dir).name) if self.ship_dir
+                                     else default_bundle_dir()))
 
 
 def regenerate(cfg: BundleConfig, path: Path) -> dict[str, Any]:
@@ -179,8 +180,10 @@ def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
         source = ["target_kind=offline", f"offline_dir={shards}"] if offline else ["target_kind=hf", *data_over]
         train_over = [f"out_dir={out / 'train'}", f"target.model={cfg.target}", *source, "export=true",
                       *cfg.train_overrides]
-        if cfg.init_from:
+        if cfg.init_from and Path(cfg.init_from, "config.json").is_file():
             train_over.append(f"init_from={cfg.init_from}")
+        elif cfg.init_from:  # the first build of a bundle: nothing shipped to continue from yet
+            log.info("init_from %s holds no export yet: the draft starts from scratch", cfg.init_from)
         _run([sys.executable, "-m", "speculative", "train", "--config", cfg.train_config, *train_over],
              record, "train")
         atomic_write_json(record_path, record)

@@ -16,9 +16,9 @@ from speculative.decode.config import DecodeConfig
 from speculative.evaluate.benchmarks import BENCHMARKS
 
 
-def default_bundle_dir() -> str:
-    """Where `make speculative-bundle` puts the trained draft (outside git: weights are rebuilt, not committed)."""
-    return str(cache_dir("bundles", create=False) / "smollm2-135m-eagle3")
+def default_bundle_dir(name: str = "smollm2-135m-eagle3") -> str:
+    """Where `make speculative-bundle` puts draft `name`'s run (outside git: weights are rebuilt, not committed)."""
+    return str(cache_dir("bundles", create=False) / name)
 
 
 class SweepPoint(StrictModel):

@@ -29,7 +29,7 @@ def _step_hours(metrics: list[dict[str, Any]]) -> float:
 
 
 def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, metrics: list[dict[str, Any]],
-                      evaluation: dict[str, Any] | None) -> str:
+                      evaluation: dict[str, Any] | None, bands: dict[str, list[dict[str, Any]]] | None = None) -> str:
     out = Path(bundle["out_dir"])
     train = bundle.get("train", {})
     last = metrics[-1] if metrics else {}
@@ -44,7 +44,8 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
     if draft_cfg:
         d = draft_cfg.get("llmsys_draft_config", draft_cfg)
         lines += [f"- one Llama decoder layer, hidden {d.get('hidden_size')}, heads {d.get('num_attention_heads')}"
-                  f"/{d.get('num_key_value_heads')}, draft vocab {d.get('draft_vocab_size')} of {d.get('vocab_size')}",
+                  f"/{d.get('num_key_value_heads')}, MLP {d.get('intermediate_size')}, draft vocab "
+                  f"{d.get('draft_vocab_size')} of {d.get('vocab_size')}",
                   f"- target aux layers (vLLM convention): {d.get('aux_layer_ids')}",
                   f"- export: `{ship or out / 'train' / 'export'}` (vLLM / SGLang `LlamaForCausalLMEagle3` format"
                   f"{', bf16' if ship else ''}); fc-input scale folded into `fc`"]
@@ -79,6 +80,15 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
         v = val[-1]
         lines.append(f"- held out ({v.get('val_rows', '-')} rows never trained on), step {v['step']}: acc_0 "
                      f"{fmt(v.get('val_acc_0'), '.3f')}, simulated accept_len {fmt(v['val_accept_len'], '.3f')}")
+    if bands:  # the trainer's val_bands.json: {step: ConfidenceBands.summary()}
+        steps = sorted(bands, key=int)
+        lines += ["", "Held-out acc_0 by the target's confidence in its next token (top probability on the draft "
+                  "vocab), share of rows in the band:", "",
+                  "| target confidence | share | " + " | ".join(f"acc_0 step {s}" for s in steps) + " |",
+                  "|---|---:|" + "---:|" * len(steps)]
+        for i, band in enumerate(bands[steps[-1]]):
+            lines.append(f"| {band['conf_from']:.1f}-{band['conf_to']:.1f} | {band['share']:.0%} | "
+                         + " | ".join(f"{bands[s][i]['acc_0']:.3f}" for s in steps) + " |")
     lines += ["", "## Evaluation"]
     if evaluation:
         lines.append(markdown_table(evaluation))
@@ -112,7 +122,8 @@ def write_model_card(bundle_dir: str | Path, ship_dir: str | Path | None = None)
     metrics = read_jsonl(metrics_path) if metrics_path.is_file() else []
     eval_path = Path(bundle["eval_json"]) if bundle.get("eval_json") else None
     card = render_model_card(bundle, _load_json(bundle_dir / "train" / "export" / "config.json"), metrics,
-                             _load_json(eval_path) if eval_path else None)
+                             _load_json(eval_path) if eval_path else None,
+                             _load_json(bundle_dir / "train" / "val_bands.json"))
     atomic_write_text(results_dir() / "speculative_model_card.md", card)
     if ship_dir is not None:
         sums = Path(ship_dir) / "SHA256SUMS"

@@ -33,8 +33,10 @@ def export_checkpoint(cfg: ExportConfig) -> tuple[int, Path]:
         raise ConfigError(f"no checkpoint under {run / 'checkpoints'}")
     weights = ck.tensors["draft"]
     target_cfg = AutoConfig.from_pretrained(str(model_dir(train_cfg.target.model)))
+    # vocab and MLP width as trained (read off the weights, so a narrowed draft exports as it is)
     draft_cfg = Eagle3DraftConfig.from_target(target_cfg, int(weights["d2t"].shape[0]),
-                                              train_cfg.target.aux_layer_ids)
+                                              train_cfg.target.aux_layer_ids,
+                                              int(weights["midlayer.mlp.gate_proj.weight"].shape[0]))
     draft = Eagle3Draft(draft_cfg)
     draft.load_state_dict(weights, strict=False)
     return ck.step, export_draft(draft, cfg.out or run / "export")

@@ -71,8 +71,10 @@ class Eagle3DraftConfig(StrictModel):
         return self
 
     @classmethod
-    def from_target(cls, target: Any, draft_vocab_size: int, aux_layer_ids: list[int] | None = None) -> Eagle3DraftConfig:
-        """Derive from a HF target config (object or dict); the draft keeps the target's width."""
+    def from_target(cls, target: Any, draft_vocab_size: int, aux_layer_ids: list[int] | None = None,
+                    intermediate_size: int | None = None) -> Eagle3DraftConfig:
+        """Derive from a HF target config (object or dict); the draft keeps the target's width. `intermediate_size`
+        narrows the draft's MLP (None = the target's): the shipped-size lever for wide targets."""
         get = target.get if isinstance(target, dict) else lambda k, d=None: getattr(target, k, d)
         heads = get("num_attention_heads")
         rope = get("rope_parameters") or {"rope_type": "default", "rope_theta": get("rope_theta", 10000.0)}
@@ -80,7 +82,7 @@ class Eagle3DraftConfig(StrictModel):
         return cls(hidden_size=get("hidden_size"), num_attention_heads=heads,
                    num_key_value_heads=get("num_key_value_heads") or heads,
                    head_dim=get("head_dim") or get("hidden_size") // heads,
-                   intermediate_size=get("intermediate_size"), rms_norm_eps=get("rms_norm_eps"),
+                   intermediate_size=intermediate_size or get("intermediate_size"), rms_norm_eps=get("rms_norm_eps"),
                    hidden_act=get("hidden_act", "silu"), rope_parameters=dict(rope),
                    max_position_embeddings=get("max_position_embeddings"), vocab_size=get("vocab_size"),
                    draft_vocab_size=min(draft_vocab_size, get("vocab_size")),

@@ -46,7 +46,8 @@ def assemble_draft(cfg: DraftTrainConfig, target: TargetBackend, examples: list[
     """Vocab map -> draft (initialised from `cfg.seed`) -> batch schedule; shared by every training mode."""
     d2t, t2d, vocab_key = cached_vocab_mapping(examples, tokenizer, target.config.vocab_size,
                                                cfg.data.draft_vocab_size)
-    draft_cfg = Eagle3DraftConfig.from_target(target.config, cfg.data.draft_vocab_size, target.aux_layer_ids)
+    draft_cfg = Eagle3DraftConfig.from_target(target.config, cfg.data.draft_vocab_size, target.aux_layer_ids,
+                                              cfg.draft_intermediate_size)
     seed_everything(cfg.seed)  # the draft init must not depend on how much data loading consumed
     draft = Eagle3Draft(draft_cfg, embed_weight=target.embedding_weight().float().cpu())
     draft.set_vocab_mapping(d2t, t2d)

@@ -71,6 +71,9 @@ class DraftTrainConfig(StrictModel):
     # on SmolLM2 (offline, 1.6k self-distilled conversations): acc_0 over steps 76-100 0.219 vs 0.217 random,
     # after a higher start (loss 33 vs 22): no gain, so random stays the default
     head_init: Literal["random", "target"] = "random"
+    # the draft MLP's width (None = the target's). Qwen2.5-0.5B's 4864 puts a one-layer draft at ~50 MB in bf16;
+    # the shipped bundle must stay <= 25 MB, and the MLP is the largest part the decoder does not need wide
+    draft_intermediate_size: int | None = Field(None, ge=1)
     init_from: str | None = None  # an exported draft to start from when out_dir has no checkpoint
     aux_norm_batches: int = Field(8, ge=0)  # batches to measure the aux layers' RMS for the fixed fc-input scale; 0 = off
     max_steps: int = 500  # optimizer steps

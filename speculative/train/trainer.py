@@ -17,7 +17,14 @@ from typing import Any
 
 import torch
 
-from runtime.checkpoint import CheckpointManager, atomic_write_text, rescale_base_lr, rng_state, set_rng_state
+from runtime.checkpoint import (
+    CheckpointManager,
+    atomic_write_json,
+    atomic_write_text,
+    rescale_base_lr,
+    rng_state,
+    set_rng_state,
+)
 from runtime.config import check_resume_config, dump_config
 from runtime.device import pick_device
 from runtime.distributed import is_main
@@ -179,11 +186,18 @@ class DraftTrainer:
             return {}
         self.draft.eval()
         try:
-            return validate(self.unroll, self.target, self.draft.t2d, self.val_examples,
-                            ttt_length=self.cfg.ttt_length, batch_size=self.cfg.val.batch_size,
-                            pad_id=self.schedule.pad_id, device=self.device)
+            out = validate(self.unroll, self.target, self.draft.t2d, self.val_examples,
+                           ttt_length=self.cfg.ttt_length, batch_size=self.cfg.val.batch_size,
+                           pad_id=self.schedule.pad_id, device=self.device)
         finally:
             self.draft.train()
+        # acc_0 by target-confidence band: a list, kept out of the scalar metrics in <out>/val_bands.json by step
+        bands = out.pop("val_bands")
+        if is_main():
+            path = self.out / "val_bands.json"
+            saved = json.loads(path.read_text()) if path.is_file() else {}
+            atomic_write_json(path, saved | {str(self.step): bands})
+        return out
 
     def _validation_due(self) -> bool:
         every = self.cfg.val.every

@@ -107,9 +107,17 @@ def test_model_card_renders_from_bundle_records(tiny_assets, tmp_path):
     card = render_model_card(bundle, draft_cfg, metrics, evaluation)
     assert "- human-written: 2200 conversations of `sharegpt` (from conversation 2500)" in card and "target online" in card
     assert "held out (7000 rows never trained on), step 400: acc_0 0.410, simulated accept_len 1.660" in card
+    assert "target confidence" not in card
+    band = {"conf_from": 0.0, "conf_to": 0.3, "share": 0.25, "rows": 10}
+    bands = {"0": [band | {"acc_0": 0.1}, band | {"conf_from": 0.3, "conf_to": 1.0, "share": 0.75, "acc_0": 0.5}],
+             "400": [band | {"acc_0": 0.2}, band | {"conf_from": 0.3, "conf_to": 1.0, "share": 0.75, "acc_0": 0.6}]}
+    card = render_model_card(bundle, draft_cfg, metrics, evaluation, bands)
+    assert "| target confidence | share | acc_0 step 0 | acc_0 step 400 |" in card
+    assert "| 0.0-0.3 | 25% | 0.100 | 0.200 |" in card and "| 0.3-1.0 | 75% | 0.500 | 0.600 |" in card
 
 
-@pytest.mark.parametrize("name", ["eval_smollm2.yaml", "eval_quick.yaml", "eval_bundle_cpu.yaml", "bundle_smollm2.yaml"])
+@pytest.mark.parametrize("name", ["eval_smollm2.yaml", "eval_quick.yaml", "eval_bundle_cpu.yaml", "bundle_smollm2.yaml",
+                                  "bundle_qwen_coder.yaml"])
 def test_shipped_configs_load(name):
     from pathlib import Path
 
@@ -121,8 +129,12 @@ def test_shipped_configs_load(name):
     if isinstance(cfg, SpecEvalConfig):
         assert cfg.decode.mode == "chain" and cfg.sweep
     else:
-        assert (path.parent / Path(cfg.train_config).name).is_file()  # the bundle's train config ships too
-        assert (path.parent / Path(cfg.eval_config).name).is_file()
+        from speculative.parallel.config import DistTrainConfig
+
+        # the bundle's stage configs ship too, load, and name the bundle's target
+        train = load_config(DistTrainConfig, path.parent / Path(cfg.train_config).name)
+        evaluation = load_config(SpecEvalConfig, path.parent / Path(cfg.eval_config).name)
+        assert train.target.model == evaluation.target == cfg.target
 
 
 def test_bundle_refuses_a_stage_without_its_config():
@@ -210,6 +222,30 @@ def test_bundle_online_trains_on_human_then_self_distilled_conversations(tmp_pat
     with pytest.raises(ValueError, match="3 asked for"):
         bundle_mod.run_bundle(cfg.model_copy(update={"human": bundle_mod.HumanDataConfig(
             source=str(tmp_path / "people.jsonl"), offset=4, conversations=3)}))
+
+
+def test_bundle_starts_from_scratch_until_a_draft_is_shipped(tmp_path, monkeypatch):
+    """init_from is passed to training only when it holds an export (the first build of a new bundle has none);
+    with no out_dir the run lives in the cache under the shipped folder's name."""
+    import subprocess
+
+    from speculative.evaluate import bundle as bundle_mod
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, check=False, **kw: calls.append(cmd))
+    monkeypatch.setenv("LLMSYS_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "own.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}))
+    cfg = bundle_mod.BundleConfig(regenerate={"enabled": False, "source": str(data)}, train_kind="online",
+                                  stages=["train"], train_config=str(CONFIGS / "bundle_train_smollm2.yaml"),
+                                  ship_dir=str(tmp_path / "drafts" / "new-draft"), init_from=str(tmp_path / "drafts" / "new-draft"))
+    assert cfg.out() == tmp_path / "cache" / "bundles" / "new-draft"
+    bundle_mod.run_bundle(cfg)
+    assert not any(a.startswith("init_from=") for a in calls[-1])
+    (tmp_path / "drafts" / "new-draft").mkdir(parents=True)
+    (tmp_path / "drafts" / "new-draft" / "config.json").write_text("{}")
+    bundle_mod.run_bundle(cfg.model_copy(update={"ship_dir": ""}))  # (no model card for a stub export)
+    assert f"init_from={tmp_path / 'drafts' / 'new-draft'}" in calls[-1]
 
 
 def test_profile_measures_engine_hf_and_linear_latency():

@@ -1,6 +1,7 @@
 """The "fast" target backend (llama_fast.LlamaDecoder) against HF's own forward: prefill, steps, tree
 verification with an ancestor mask, commits of non-prefix paths followed by more decoding, cache growth,
-reuse after reset; on tiny random Llamas (GQA, MHA, explicit head_dim, scaled RoPE) and the real SmolLM2."""
+reuse after reset; on tiny random Llamas (GQA, MHA, explicit head_dim, scaled RoPE, attention biases), a tiny
+Qwen2 (q/k/v biases) and the real SmolLM2."""
 
 from __future__ import annotations
 
@@ -18,10 +19,30 @@ TINY = {
     "mha": dict(layers=3, kv_heads=4),
     "head_dim": dict(layers=3, head_dim=24),  # q/o widths differ from hidden
     "rope_scaled": dict(layers=3, rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0}),
+    "attention_bias": dict(layers=3, attention_bias=True),  # q/k/v and o biases
+    "qwen2": {},  # Qwen2ForCausalLM (q/k/v biases, tied head), see make_tiny_qwen2
 }
 
 
+def make_tiny_qwen2(layers: int = 3, seed: int = 0):
+    """A random Qwen2ForCausalLM: Llama's layout plus q/k/v biases (made large, so a dropped bias shows)."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(vocab_size=256, hidden_size=64, num_hidden_layers=layers, num_attention_heads=4,
+                      num_key_value_heads=2, intermediate_size=128, max_position_embeddings=512,
+                      tie_word_embeddings=True, rope_theta=1e6, initializer_range=0.2)
+    model = Qwen2ForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(0, 0.5)
+    return model
+
+
 def _tiny(name: str):
+    if name == "qwen2":
+        return make_tiny_qwen2()
     return make_tiny_llama(initializer_range=0.2, **TINY[name])
 
 
@@ -114,10 +135,15 @@ def test_prefill_after_a_longer_sequence_ignores_stale_slots():
 
 def test_backend_choice():
     assert TargetRunner(_tiny("gqa")).backend == "fast"
-    biased = make_tiny_llama(layers=2, attention_bias=True)
+    biased = make_tiny_llama(layers=2, mlp_bias=True)
     assert TargetRunner(biased).backend == "hf"  # auto falls back where the fast forward does not apply
-    with pytest.raises(ValueError, match="bias"):
+    with pytest.raises(ValueError, match="MLP biases"):
         TargetRunner(biased, backend="fast")
+    assert TargetRunner(_tiny("qwen2")).backend == "fast"
+    windowed = make_tiny_qwen2(layers=2)
+    windowed.config.use_sliding_window = True
+    with pytest.raises(ValueError, match="sliding-window"):
+        TargetRunner(windowed, backend="fast")
     assert TargetRunner(_tiny("gqa"), backend="hf").fast is None
 
 

@@ -73,3 +73,29 @@ def test_aux_scale_is_folded_into_fc(draft, tmp_path):
         torch.testing.assert_close(back.project_aux(aux), draft.project_aux(aux), rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="aux_scale"):
         draft.set_aux_scale(torch.zeros(3 * 24))
+
+
+def test_qwen_coder_recipe_ships_within_25_mb():
+    """The code bundle's recipe (bundle_train_qwen_coder.yaml) on Qwen2.5-Coder-0.5B's architecture exports at most
+    25 MB in bf16 (d2t int64, t2d bool), and the target's own MLP width would not (the reason it is narrowed)."""
+    import math
+
+    from runtime.config import load_config
+    from runtime.paths import repo_root
+    from speculative.export.format import expected_shapes
+    from speculative.model.draft import Eagle3DraftConfig
+    from speculative.parallel.config import DistTrainConfig
+
+    qwen = {"hidden_size": 896, "num_attention_heads": 14, "num_key_value_heads": 2, "intermediate_size": 4864,
+            "rms_norm_eps": 1e-6, "rope_theta": 1e6, "max_position_embeddings": 32768, "vocab_size": 151936,
+            "num_hidden_layers": 24}  # Qwen2.5-Coder-0.5B-Instruct's config.json
+    recipe = load_config(DistTrainConfig, repo_root() / "experiments/configs/speculative/bundle_train_qwen_coder.yaml")
+
+    def export_bytes(inter: int | None) -> int:
+        cfg = Eagle3DraftConfig.from_target(qwen, recipe.data.draft_vocab_size, intermediate_size=inter)
+        size = {"d2t": 8, "t2d": 1}
+        return sum(math.prod(s) * size.get(k, 2) for k, s in expected_shapes(cfg).items())
+
+    assert recipe.target.model == "qwen2.5-coder-0.5b-instruct" and recipe.draft_intermediate_size == 1024
+    assert 20e6 < export_bytes(recipe.draft_intermediate_size) <= 25e6
+    assert export_bytes(None) > 25e6

@@ -90,3 +90,34 @@ def test_assembled_draft_head_follows_head_init(spec_tiny_target_dir, tmp_path, 
     head, norm = target_output_side(str(spec_tiny_target_dir))
     same = torch.equal(draft.lm_head.weight, head[draft.t2d]) and torch.equal(draft.norm.weight, norm)
     assert same == (head_init == "target")
+
+
+def test_narrowed_draft_mlp_trains_exports_and_reloads_at_its_width(spec_tiny_target_dir, tmp_path):
+    """`draft_intermediate_size` narrows the draft MLP (the size lever for wide targets); the export CLI reads the
+    width off the checkpoint's weights, so the vLLM-format config and the weights agree."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from runtime.paths import repo_root
+    from speculative.__main__ import main as speculative_main
+    from speculative.export import load_exported_draft
+    from tests.speculative.train.test_resume import CONFIG, write_data
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LLMSYS_THREADS": "1", "LLMSYS_NO_PROGRESS": "1",
+           "PYTHONPATH": str(repo_root()), "LLMSYS_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "speculative", "train", "--config", str(CONFIG),
+                           f"target.model={spec_tiny_target_dir}", f"data.source={write_data(tmp_path / 'd.jsonl')}",
+                           f"out_dir={out}", "max_steps=3", "draft_intermediate_size=24", "export=true"],
+                          cwd=repo_root(), env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    target_width = json.loads((spec_tiny_target_dir / "config.json").read_text())["intermediate_size"]
+    assert target_width != 24
+    assert speculative_main(["export", f"run_dir={out}", f"out={tmp_path / 'exp'}"]) == 0
+    for folder in (out / "export", tmp_path / "exp"):
+        assert json.loads((folder / "config.json").read_text())["intermediate_size"] == 24
+        draft = load_exported_draft(folder)
+        assert draft.config.intermediate_size == 24
+        assert draft.midlayer.mlp.gate_proj.weight.shape[0] == 24

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -56,15 +58,28 @@ def test_validation_equals_a_per_example_reference_and_is_never_trained_on(spec_
     rows = {r["step"]: r for r in read_jsonl(tmp_path / "run" / "metrics.jsonl")}
     assert "val_acc_0" not in rows[1] and {"val_acc_0", "val_accept_len"} <= rows[2].keys() <= rows[3].keys()
     assert {"val_acc_0", "val_accept_len"} <= rows[0].keys() and "loss" not in rows[0]  # the starting point
+    # confidence bands go to their own file, by step, never into the scalar metrics
+    assert not any("val_bands" in r for r in rows.values())
+    saved = json.loads((tmp_path / "run" / "val_bands.json").read_text())
+    assert set(saved) == {"0", "2", "3"}
 
     # reference: every held-out example alone (no padding), hits and rows summed over examples
     draft, target = setup.draft.eval(), setup.target
     hits, counted, loss, accept, accept_rows = [0] * 3, [0] * 3, [0.0] * 3, 0.0, 0
+    band_rows, band_hits = [0] * 5, [0] * 5
     with torch.no_grad():
         for e in setup.val_examples:
             batch = collate([e])
-            res = ttt_unroll(draft, batch, target.forward(batch.input_ids, batch.attention_mask, draft.t2d),
-                             ttt_length=3)
+            tout = target.forward(batch.input_ids, batch.attention_mask, draft.t2d)
+            res = ttt_unroll(draft, batch, tout, ttt_length=3)
+            # naive band reference: step-0 row t predicts the target at row t+1, counted where row t+2 is a loss row
+            want = (batch.attention_mask & batch.loss_mask)[0]
+            for t in range(want.numel() - 2):
+                if want[t + 2]:
+                    conf = float(tout.target_probs[0, t + 1].max())
+                    i = sum(conf >= edge for edge in (0.3, 0.5, 0.7, 0.9))
+                    band_rows[i] += 1
+                    band_hits[i] += int(res.correct[0, 0, t])
             for k in range(3):
                 hits[k] += int(res.correct[k].sum())
                 counted[k] += res.counted[k]
@@ -78,6 +93,11 @@ def test_validation_equals_a_per_example_reference_and_is_never_trained_on(spec_
         assert got[f"val_ploss_{k}"] == pytest.approx(loss[k] / counted[k], rel=1e-4)
     assert got["val_accept_len"] == pytest.approx(accept / accept_rows, rel=1e-6)
     assert got["val_ploss_0"] > 0
+    bands = got["val_bands"]
+    assert [b["rows"] for b in bands] == band_rows and sum(band_rows) == got["val_rows"]
+    assert [b["acc_0"] for b in bands] == pytest.approx([h / max(r, 1) for h, r in zip(band_hits, band_rows)])
+    assert sum(b["share"] for b in bands) == pytest.approx(1.0)
+    assert sum(b["acc_0"] * b["rows"] for b in bands) / got["val_rows"] == pytest.approx(got["val_acc_0"])
 
 
 def test_a_checkpoint_written_before_a_setting_existed_resumes_at_its_default():
