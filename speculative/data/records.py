@@ -111,15 +111,15 @@ def load_conversations(source: str, *, limit: int | None = None,
     out = []
     for rec in raw:
         msgs = normalize_record(rec, skips)
-        if msgs is not None and topic == "code":
-            if not topics.is_code_conversation(msgs):
-                skips.skip("off_topic")
-                continue
-            if topics.eval_overlap(msgs, entry_points):
-                skips.skip("eval_overlap")
-                continue
-        if msgs is not None:
-            out.append(msgs)
-            if limit is not None and len(out) >= limit:
-                break
+        if msgs is None:
+            continue
+        if topic == "code" and not topics.is_code_conversation(msgs):
+            skips.skip("off_topic")
+            continue
+        if topic == "code" and topics.eval_overlap(msgs, entry_points):
+            skips.skip("eval_overlap")
+            continue
+        out.append(msgs)
+        if limit is not None and len(out) >= limit:
+            break
     return out, skips
