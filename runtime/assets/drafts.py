@@ -37,6 +37,9 @@ DRAFTS: dict[str, DraftSpec] = {
     for s in [
         DraftSpec("smollm2-135m-eagle3", "smollm2-135m-instruct", "drafts/smollm2-135m-eagle3",
                   "EAGLE-3 draft for SmolLM2-135M-Instruct (self-distilled, bf16, `make speculative-bundle`)"),
+        DraftSpec("qwen2.5-coder-0.5b-eagle3", "qwen2.5-coder-0.5b-instruct", "drafts/qwen2.5-coder-0.5b-eagle3",
+                  "EAGLE-3 draft for Qwen2.5-Coder-0.5B-Instruct on code (self-distilled on ShareGPT code, MLP 1024, "
+                  "4k draft vocab, bf16, `make speculative-bundle-qwen-coder`)"),
     ]
 }
 

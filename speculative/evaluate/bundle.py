@@ -186,6 +186,7 @@ def run_bundle(cfg: BundleConfig) -> dict[str, Any]:
             log.info("init_from %s holds no export yet: the draft starts from scratch", cfg.init_from)
         _run([sys.executable, "-m", "speculative", "train", "--config", cfg.train_config, *train_over],
              record, "train")
+        record["train"]["overrides"] = cfg.train_overrides  # a later stage-only run rewrites `config`
         atomic_write_json(record_path, record)
     if "ship" in cfg.stages and cfg.ship_dir:
         ship(export, Path(cfg.ship_dir), out)

