@@ -105,5 +105,4 @@ def test_every_listed_draft_is_in_the_checkout_for_a_known_target():
 
     for name, spec in DRAFTS.items():
         assert spec.target in MODELS, name
-        cfg = draft_dir(name) / "config.json"
-        assert cfg.is_file(), name
+        draft_dir(name)  # raises unless config.json and model.safetensors match SHA256SUMS

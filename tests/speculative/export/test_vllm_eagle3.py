@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from runtime.assets.drafts import DRAFTS
 from runtime.paths import repo_root
 
 K = 3
@@ -42,7 +43,6 @@ def _draft_dir(tmp_path, model, name: str) -> Path:
 
 def _target(request, name: str):
     """(model, tokenizer) of the draft's target, or a skip naming how to install it."""
-    from runtime.assets.drafts import DRAFTS
     from runtime.assets.status import asset_status
 
     target = DRAFTS[name].target
@@ -56,15 +56,9 @@ def _target(request, name: str):
     return target, (load_model(target, device="cpu"), load_tokenizer(target))
 
 
-def _shipped_drafts() -> list[str]:
-    from runtime.assets.drafts import DRAFTS
-
-    return sorted(DRAFTS)
-
-
 @pytest.mark.slow
 @pytest.mark.vllm
-@pytest.mark.parametrize("name", _shipped_drafts())
+@pytest.mark.parametrize("name", sorted(DRAFTS))
 def test_vllm_eagle3_greedy_equals_plain_and_acceptance_matches_simulation(tmp_path, request, name):
     from runtime.llm import SamplingParams
     from runtime.llm.hf import HFBackend
