@@ -29,6 +29,15 @@ class ExpertConfig(StrictModel):
     component_links: int = Field(3, ge=0, description="components a query may link to by meaning")
     component_min_sim: float = Field(0.3, ge=-1, le=1, description="cosine a meaning link needs")
     component_margin: float = Field(0.1, ge=0, description="meaning links within this of the best one")
+    component_alias_links: bool = Field(
+        False, description="a component whose name or alias occurs word for word in the query links with confidence "
+        "1; off: meaning links only (the query's cosine to the component's profile)")
+    component_vote_by_link: bool = Field(
+        True, description="the component graph's vote times its best link's confidence (1 for a name or alias in "
+        "the query, the cosine for a meaning link): a weak guess at the component moves the ranking little")
+    component_abstain_named: bool = Field(
+        True, description="the component graph does not vote on a query that names a component by an identifier "
+        "the runbooks use (a plain question, which BM25 answers); it votes on descriptions of components")
     propose: int = Field(10, ge=0, description="candidates each graph expert adds from the whole corpus")
     flow_lexical_weight: float = Field(0.3, ge=0, le=1, description="token overlap share of step matching")
 
@@ -61,14 +70,19 @@ class CardsConfig(StrictModel):
     structured: bool = Field(True, description="decode under the card's JSON schema (vllm, openai backends; "
                              "hf ignores it); replies are validated either way")
     cache_path: str | None = None  # None -> runtime cache_dir("sopr_rag")/card_cache.jsonl
-    glossary: bool = Field(False, description="component glossary at index time (cards/glossary.py): per SOP the "
-                           "component its alert is about, per component what it does and its aliases, asked of the "
-                           "LLM above in two short questions; feeds the component graph (any mode; not yet measured)")
+    glossary: bool = Field(True, description="component glossary at index time: per SOP the component its alert is "
+                           "about, per component what it does and its aliases; feeds the component graph (the entity "
+                           "expert). Source: `glossary_source`")
+    glossary_source: Literal["llm", "knowledge"] = Field(
+        "knowledge", description="where the glossary's components come from: `llm` asks the LLM above; `knowledge` reads "
+        "the component knowledge base (cards/knowledge.py: YAML, what each part does in plain words; no LLM calls)")
+    knowledge: str | None = Field(None, description="component knowledge: a YAML file or a folder of them; "
+                                  "None = the packaged sopr_rag/knowledge/*.yaml")
 
 
 VOTERS = ("bm25", "dense", "card_dense", "card_bm25")
 DEFAULT_VOTERS = {"bm25": 1.0, "dense": 1.0, "card_dense": 1.0, "card_bm25": 0.0}
-DEFAULT_EXPERT_VOTES = {"entity": 0.0, "causal": 1.0, "flow": 0.0}
+DEFAULT_EXPERT_VOTES = {"entity": 1.0, "causal": 1.0, "flow": 0.0}
 
 
 class FusionConfig(StrictModel):

@@ -119,8 +119,13 @@ class SopragRetriever:
         candidates = [d for d, _ in pruned]
         expert_scores: dict[str, dict[str, float]] = {}
         links: dict[str, float] = {}
+        graph = self.corpus()["components"] if votes["entity"] > 0 else None
+        if graph is not None and ecfg.component_abstain_named and graph.named(query):
+            votes["entity"] = 0.0  # a plain question names its part: BM25's ground, not the meaning graph's
         if votes["entity"] > 0:  # the component graph scores the whole corpus; its best add candidates
-            ent_all, links = self.corpus()["components"].score(query, ecfg)
+            ent_all, links = graph.score(query, ecfg)
+            if ecfg.component_vote_by_link:
+                votes["entity"] *= max(links.values(), default=0.0)
             candidates += [d for d, _ in by_score(ent_all)[:ecfg.propose]]
         if votes["causal"] > 0 and ecfg.propose > 0:
             candidates += causal.propose(query, self.corpus()["all"], ecfg, ecfg.propose)
@@ -146,7 +151,7 @@ class SopragRetriever:
         total = sum(votes.values())
         shown = {e: v / total for e, v in votes.items()} if total > 0 else dict(weights)
         self.last_debug = {"gate_source": source, "entity_links": links, "trust": trust, "voters": voter_w,
-                           "proposed": proposed}
+                           "proposed": proposed, "votes": votes}
         return SearchResult(query=query.text, hits=hits, expert_weights=shown, timings_ms=timings)
 
     def _hits(self, query: Query, ranked: list[tuple[str, float]], reached: dict[str, list[int]],

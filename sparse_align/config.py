@@ -131,6 +131,9 @@ class SteerEvalConfig(StrictModel):
     alpha: float = Field(0.05, gt=0.0, lt=1.0)
     bootstrap: int = Field(10_000, ge=100)
     posttrained: bool = False  # add the post-trained stand-in arm (`python -m sparse_align posttrain` first)
+    # the value model the powered evaluation steers with: "" = the head this run trained (run dir), "shipped" = the
+    # head shipped in the package (sha256-checked; no distill/train needed), or a folder holding a saved value model
+    value_head: str = ""
 
     @model_validator(mode="after")
     def _rates_in_range(self) -> SteerEvalConfig:

@@ -29,7 +29,7 @@ from sparse_align.posttrain import posttrain as posttrain_model
 from sparse_align.rewards import make_reward
 from sparse_align.rewards.llm_judge import LLMJudgeReward
 from sparse_align.value.model import HEAD_FILE, ValueModel, load_backbone
-from sparse_align.value.ship import SHIPPED
+from sparse_align.value.ship import SHIPPED, load_shipped, sha256
 from sparse_align.value.ship import export_head as ship_head
 
 log = get_logger("sparse_align.stages")
@@ -51,14 +51,41 @@ def make_scorers(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
     return out
 
 
+def value_head_dir(cfg: SIAConfig) -> Path:
+    """The folder of the value model the evaluation steers with (`eval.value_head`)."""
+    if not cfg.eval.value_head:
+        return run_dir(cfg) / "value_model"
+    return SHIPPED if cfg.eval.value_head == "shipped" else Path(cfg.eval.value_head)
+
+
+def load_value_model(cfg: SIAConfig, model: Any) -> ValueModel:
+    folder = value_head_dir(cfg)
+    if folder == SHIPPED:
+        vm = load_shipped(model)  # sha256-checked
+        if vm is None:
+            raise FileNotFoundError(f"no shipped value head at {SHIPPED}")
+        return vm
+    return ValueModel.load(folder, backbone=model)
+
+
+def value_facts(cfg: SIAConfig) -> dict[str, Any]:
+    """Training facts of the head in use: the run's train_summary.json, else a saved head's card.json."""
+    for path in (value_head_dir(cfg) / "card.json", run_dir(cfg) / "train_summary.json"):
+        if path.is_file() and (path.name == "card.json") == bool(cfg.eval.value_head):
+            return json.loads(path.read_text())
+    return {}
+
+
 def _resume_key(cfg: SIAConfig) -> str:
-    head = run_dir(cfg) / "value_model" / HEAD_FILE
-    stamp = f"{head.stat().st_size}:{head.stat().st_mtime_ns}" if head.is_file() else "none"
+    """Partial arms resume only under the same eval/value config and the same head bytes (a content hash, so a
+    partial file committed on one machine resumes on another that has the same head)."""
+    head = value_head_dir(cfg) / HEAD_FILE
+    stamp = sha256(head) if head.is_file() else "none"
     return json.dumps([cfg.eval.model_dump(mode="json"), cfg.value.model_dump(mode="json"), stamp], sort_keys=True)
 
 
 def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
-    vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
+    vm = load_value_model(cfg, model)
     partial = result_path(cfg, "eval", ".partial.json")
     key = _resume_key(cfg)
     state = json.loads(partial.read_text()) if partial.is_file() else {}
@@ -74,11 +101,12 @@ def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
                          paired_context(cfg, model, tok, vm, "train", cfg.eval.calibration_prompts), cfg.eval,
                          make_scorers(cfg, model, tok), post, state, on_arm=lambda s: atomic_write_json(partial, s))
     result = run_powered(ctx)
-    summary = run_dir(cfg) / "train_summary.json"
-    train = json.loads(summary.read_text()) if summary.is_file() else {}
+    train = value_facts(cfg)
     meta = {"name": cfg.name, "task": cfg.eval.task, "teacher": ctx.paired.teacher.name,
             "value_model": f"{cfg.value.backbone} + head({cfg.value.head_hidden})", "value_train": train,
-            "value_pairwise": {k: round(v["acc"], 3) for k, v in (train.get("val_pairwise_by_band") or {}).items()},
+            "value_head": str(value_head_dir(cfg)),
+            "value_pairwise": {k: round(v["acc"] if isinstance(v, dict) else v, 3)  # summary: dicts; card: floats
+                               for k, v in (train.get("val_pairwise_by_band") or {}).items()},
             "num_prompts": cfg.eval.num_prompts, "seeds": cfg.eval.seeds, "detector": cfg.eval.detector,
             "top_k": cfg.eval.top_k, "weight": cfg.eval.weight, "max_new_tokens": cfg.eval.max_new_tokens,
             "bootstrap": cfg.eval.bootstrap, "equivalence_margin": cfg.eval.equivalence_margin,
@@ -99,7 +127,7 @@ def _write(kind: str, cfg: SIAConfig, result: dict[str, Any], md: list[str]) -> 
 
 
 def sweep(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
-    vm = ValueModel.load(run_dir(cfg) / "value_model", backbone=model)
+    vm = load_value_model(cfg, model)
     ctx = paired_context(cfg, model, tok, vm, "train", cfg.sweep.num_prompts)
     rates = [r for r in cfg.sweep.rates if r < 1.0]
     taus = {float(r): t for r, t in calibrate_taus(ctx, cfg.eval, rates).items()} if rates else {}

@@ -146,6 +146,13 @@ class GlossaryBuilder:
         return generate_counted(self.llm(), prompts, params, self.stats)
 
 
-def make_glossary_builder(cfg: CardsConfig, cards: CardBuilder | None = None, llm: Any = None) -> GlossaryBuilder | None:
-    """The builder for `cards.glossary: true` (sharing `cards`' LLM and cache), else None."""
-    return GlossaryBuilder(cfg, llm, cards) if cfg.glossary else None
+def make_glossary_builder(cfg: CardsConfig, cards: CardBuilder | None = None, llm: Any = None) -> Any:
+    """The builder for `cards.glossary: true`, else None: from the knowledge base (`glossary_source:
+    knowledge`), or asking the LLM (sharing `cards`' LLM and cache)."""
+    if not cfg.glossary:
+        return None
+    if cfg.glossary_source == "knowledge":
+        from sopr_rag.cards.knowledge import KnowledgeBase, KnowledgeGlossaryBuilder
+
+        return KnowledgeGlossaryBuilder(KnowledgeBase.load(cfg.knowledge))
+    return GlossaryBuilder(cfg, llm, cards)

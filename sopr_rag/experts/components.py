@@ -95,6 +95,7 @@ class ComponentGraph:
     def __init__(self, docs: list[DocArtifacts]):
         self.graph = nx.Graph()
         self.aliases: dict[str, list[frozenset[str]]] = {}
+        self.identifiers: dict[str, list[frozenset[str]]] = {}  # names the runbooks use (knowledge glossary)
         for doc in docs:
             pid = ("proc", doc.proc.doc_id)
             self.graph.add_node(pid)
@@ -106,6 +107,8 @@ class ComponentGraph:
                     self.graph.add_edge(node, pid, vector=vec, weight=weight)
                 self.aliases.setdefault(comp["key"], []).extend(
                     frozenset(tokenize(humanize(n))) for n in [comp["name"], *comp["aliases"]] if tokenize(n))
+                self.identifiers.setdefault(comp["key"], []).extend(
+                    frozenset(tokenize(humanize(n))) for n in comp.get("identifiers", []) if tokenize(humanize(n)))
         n_procs = max(len(docs), 1)
         for node in [n for n in self.graph if n[0] == "comp"]:
             if self.graph.degree(node) > n_procs / 2:  # on most procedures: a collection name, not a component
@@ -117,9 +120,14 @@ class ComponentGraph:
         vecs = [d["vector"] for _, _, d in self.graph.edges(("comp", key), data=True) if d["vector"] is not None]
         return np.stack(vecs).astype(np.float32) if vecs else None
 
+    def named(self, query: Query) -> list[str]:
+        """Components the query names by an identifier the runbooks use (all its tokens occur in the query)."""
+        return [k for k in self.keys if any(i <= query.tokens for i in self.identifiers.get(k, []))]
+
     def link(self, query: Query, cfg: ExpertConfig) -> dict[str, float]:
         """Component key -> link confidence: lexical (1.0) or the best profile cosine, top few only."""
-        links = {k: 1.0 for k in self.keys if any(a and a <= query.tokens for a in self.aliases.get(k, []))}
+        links = {k: 1.0 for k in self.keys if cfg.component_alias_links
+                 and any(a and a <= query.tokens for a in self.aliases.get(k, []))}
         sims = [(float((v @ query.vector).max()), k) for k, v in zip(self.keys, self.vectors) if v is not None]
         sims.sort(reverse=True)
         if sims:

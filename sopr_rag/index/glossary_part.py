@@ -60,7 +60,8 @@ def summary(glossary: Glossary) -> dict[str, int]:
     """Counts for the manifest: components, and how each SOP's component was named."""
     by = [rec.get("by") for rec in glossary.docs.values()]
     return {"components": len(glossary.entries), "described": sum(bool(e["function"]) for e in glossary.entries),
-            "named_by_llm": by.count("llm"), "named_by_rule": by.count("rule"), "unnamed": by.count(None)}
+            "named_by_llm": by.count("llm"), "named_by_rule": by.count("rule"),
+            "named_by_knowledge": by.count("knowledge"), "unnamed": by.count(None)}
 
 
 def update_glossary(index_dir: Path, docs: dict[str, DocArtifacts], builder: Any, current: Glossary | None,

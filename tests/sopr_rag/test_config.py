@@ -21,6 +21,6 @@ def test_overrides_are_validated():
 def test_partial_voter_override_keeps_the_other_defaults():
     cfg = load_config(SopragConfig, None, ["fusion.voters.card_dense=0", "fusion.expert_votes.flow=0.5"])
     assert cfg.fusion.voters == {"bm25": 1.0, "dense": 1.0, "card_dense": 0.0, "card_bm25": 0.0}
-    assert cfg.fusion.expert_votes == {"entity": 0.0, "causal": 1.0, "flow": 0.5}
+    assert cfg.fusion.expert_votes == {"entity": 1.0, "causal": 1.0, "flow": 0.5}
     with pytest.raises(ValueError):
         load_config(SopragConfig, None, ["fusion.voters.bm25=-1"])

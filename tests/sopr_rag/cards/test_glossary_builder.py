@@ -23,8 +23,12 @@ def builder(tmp_path, llm, **kw) -> GlossaryBuilder:
     return GlossaryBuilder(CardsConfig(glossary=True, cache_path=str(tmp_path / "cache.jsonl"), **kw), llm)
 
 
-def test_switch_is_off_by_default():
-    assert make_glossary_builder(CardsConfig()) is None
+def test_the_switch_and_the_source():
+    from sopr_rag.cards.knowledge import KnowledgeGlossaryBuilder
+
+    assert make_glossary_builder(CardsConfig(glossary=False)) is None
+    assert isinstance(make_glossary_builder(CardsConfig()), KnowledgeGlossaryBuilder)  # default: no LLM at index time
+    assert isinstance(make_glossary_builder(CardsConfig(glossary_source="llm")), GlossaryBuilder)
 
 
 def test_llm_names_when_valid_rule_names_when_not(tmp_path, runbooks, runbook_llm):

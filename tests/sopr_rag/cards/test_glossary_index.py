@@ -42,7 +42,8 @@ def test_a_paraphrase_reaches_the_runbooks_through_the_glossary_function(runbook
     assert max(links, key=links.get) == "alertmanag" and links["alertmanag"] < 1.0  # a meaning link
     assert set(sorted(scores, key=scores.get, reverse=True)[:2]) == set(AM)
     # an alias links by its words: "control-plane datastore" -> etcd, with full confidence
-    _, links = graph.score(Query.encode("the control-plane datastore has no leader", hashing_embedder), ExpertConfig())
+    _, links = graph.score(Query.encode("the control-plane datastore has no leader", hashing_embedder),
+                           ExpertConfig(component_alias_links=True))
     assert links["etcd"] == 1.0
     rules_only, _ = SopIndex.build(runbooks, tmp_path / "rules", hashing_embedder)
     assert graph_of(rules_only).keys == []  # without the glossary (or LLM cards) the graph is empty

@@ -32,6 +32,7 @@ def search(index, *overrides):
     # the component graph alone on top of evidence: card dense off (the card holds the alias), causal vote off
     cfg = load_config(SopragConfig, None, ["stage1.top_m=2", "fusion.voters.card_dense=0",
                                            "fusion.expert_votes.causal=0", "experts.component_min_sim=0.99",
+                                           "experts.component_alias_links=true",
                                            *overrides])
     r = SopragRetriever(index, cfg)
     return r, r.search(QUERY, 5)

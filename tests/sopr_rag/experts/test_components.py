@@ -38,7 +38,7 @@ def test_alias_link_proposes_what_bm25_misses(sop_corpus, hashing_embedder):
     bm25 = BM25Index().build([d.proc.doc_id for d in docs], [d.proc.text for d in docs])
     assert bm25.search(query.text, 13) == []  # no word of the query is in any SOP: the lexical voter misses
     graph = components.ComponentGraph(docs)
-    scores, links = graph.score(query, ExpertConfig(component_min_sim=0.99))  # lexical links only
+    scores, links = graph.score(query, ExpertConfig(component_min_sim=0.99, component_alias_links=True))  # lexical only
     assert links == {"pdu": 1.0} and scores == {PDU: 1.0}
 
 
