@@ -44,7 +44,8 @@ setup(
     description="EAGLE-3 draft training (SpecForge-style), SOPRAG retrieval and SIA sparse alignment",
     python_requires=">=3.11",
     packages=find_packages(include=["runtime*", "speculative*", "sopr_rag*", "sparse_align*"]),
-    package_data={"": ["*.yaml", "*.json", "*.md", "*.safetensors"]},
+    package_data={"": ["*.yaml", "*.json", "*.md", "*.safetensors"],
+                  "sparse_align": ["assets/*/*"]},  # the shipped value head (a data folder, not a package)
     install_requires=[
         "torch==2.13.0",
         "transformers>=5,<6",
