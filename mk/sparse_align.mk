@@ -4,7 +4,7 @@
 SIA_THREADS ?= 1
 
 .PHONY: test-sparse_align test-sparse_align-slow sparse_align-demo sparse_align-eval sparse_align-eval-small sparse_align-eval-harmless sparse_align-figure \
-	sparse_align-deps sparse_align-distill sparse_align-train sparse_align-junctions sparse_align-sweep sparse_align-powered sparse_align-powered-smoke \
+	sparse_align-deps sparse_align-distill sparse_align-train sparse_align-junctions sparse_align-sweep sparse_align-powered sparse_align-powered-status sparse_align-powered-smoke \
 	sparse_align-gemma-distill sparse_align-gemma-train sparse_align-gemma-junctions sparse_align-gemma-sweep sparse_align-gemma-posttrain sparse_align-gemma-powered
 
 test-sparse_align: ## SIA unit tests, tiny models + real SmolLM2 where it matters (~2-3 min on 2-core CPU)
@@ -56,6 +56,9 @@ sparse_align-sweep: ## SmolLM2: w sweep on training prompts, reward vs KL and va
 
 sparse_align-powered: sparse_align-deps ## SmolLM2 powered evaluation: 107 prompts x 8 seeds, all arms (~6-7 h on 2-core CPU; resumes per arm)
 	$(SIA_RUN) powered $(SIA_FULL)
+
+sparse_align-powered-status: ## interim report of the SmolLM2 powered run from its partial file (seconds; no model)
+	$(SIA_RUN) powered-status $(SIA_FULL)
 
 sparse_align-gemma-distill: ## Gemma-3-270M base: 213 x 8 x 48 tokens + candidates (make assets-large first; ~2.5-3 h)
 	$(SIA_RUN) distill $(SIA_GEMMA)

@@ -19,6 +19,7 @@ VERBS = [
     Verb("sweep", "sparse_align.verbs:sweep", "w sweep on training prompts (reward vs KL, value calls)"),
     Verb("posttrain", "sparse_align.verbs:posttrain", "the post-trained stand-in (LoRA on its own best-of-N)"),
     Verb("powered", "sparse_align.verbs:powered", "the paired, powered evaluation (resumes per arm)"),
+    Verb("powered-status", "sparse_align.verbs:powered_status", "interim report of a powered run from its partial file"),
     Verb("run-powered", "sparse_align.verbs:run_powered", "distill + train + powered"),
     Verb("export-head", "sparse_align.verbs:export_head", "ship the trained head into sparse_align/assets"),
     Verb("demo", "sparse_align.demo:main", "base vs SIA on one prompt of the real SmolLM2 (~2 min on a CPU)"),

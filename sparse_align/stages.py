@@ -18,10 +18,12 @@ from runtime.llm.hf import HFBackend
 from runtime.logging import get_logger, read_jsonl
 from runtime.results import with_provenance
 from sparse_align.config import SIAConfig, SteerConfig
+from sparse_align.eval.analysis import analyse
+from sparse_align.eval.arms import plan_arms
 from sparse_align.eval.junctions import measure
 from sparse_align.eval.paired import PairedContext
 from sparse_align.eval.powered import PoweredContext, calibrate_taus, run_powered
-from sparse_align.eval.powered_report import write_powered_report
+from sparse_align.eval.powered_report import analysis_lines, arms_table, write_powered_report
 from sparse_align.eval.sweep import run_sweep, sweep_lines
 from sparse_align.eval.tasks import prompt_ids, split_prompts
 from sparse_align.pipeline import make_teacher, result_path, run_dir
@@ -116,6 +118,34 @@ def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
     partial.unlink(missing_ok=True)
     log.info("wrote %s", result_path(cfg, "eval", ".md"))
     return result
+
+
+def powered_status(cfg: SIAConfig, model: Any = None, tok: Any = None) -> Path:
+    """An interim report of a powered run in progress (or stopped): the arms finished so far with the
+    pre-registered statistics over those present -> sparse_align_eval_<name>.interim.md. Reads only the
+    partial file; the final report is still the one `powered` writes when every arm is done."""
+    partial = result_path(cfg, "eval", ".partial.json")
+    if not partial.is_file():
+        raise FileNotFoundError(f"no powered run in progress: {partial} is missing")
+    state = json.loads(partial.read_text())
+    taus = {float(r): t for r, t in state.get("taus", {}).items()}
+    planned = [a.name for a in plan_arms(cfg.eval, taus)] if taus else []
+    arms = state.get("arms", {})
+    stale = state.get("key") != _resume_key(cfg)
+    an = analyse(arms, cfg.eval, state.get("timing"))
+    md = [f"# SIA powered evaluation ({cfg.name}): INTERIM, {len(arms)} of {len(planned)} arms done", "",
+          f"From `{partial.name}`" + (" (WARNING: written under another config or value head: a rerun starts over)"
+                                     if stale else " (a rerun of `powered` resumes from it)") + ". "
+          f"{cfg.eval.num_prompts} held-out prompts x {cfg.eval.seeds} paired seeds, detector {cfg.eval.detector}, "
+          f"w {cfg.eval.weight}, value head `{cfg.eval.value_head or 'run dir'}`. Not yet run: "
+          + (", ".join(a for a in planned if a not in arms) or "none") + "; batch-1 timing "
+          + ("done" if state.get("timing") else "not yet (so no time verdict)") + ".", "",
+          *arms_table({"arms": arms, "timing": state.get("timing")}, cfg.eval.seeds), "",
+          *analysis_lines(an, cfg.eval.equivalence_margin)]
+    out = result_path(cfg, "eval", ".interim.md")
+    atomic_write_text(out, "\n".join(md) + "\n")
+    log.info("wrote %s", out)
+    return out
 
 
 def _write(kind: str, cfg: SIAConfig, result: dict[str, Any], md: list[str]) -> Path:

@@ -47,6 +47,16 @@ posttrain = _verb("The post-trained stand-in: LoRA on the base model's own teach
                   "posttrained/).", stages.posttrain)
 powered = _verb("The paired, powered evaluation, resuming per arm -> sparse_align_eval_<name>.{json,md}.",
                 stages.powered)
+
+
+def powered_status(argv: list[str] | None = None) -> int:
+    """No model needed: reads the partial file of a powered run."""
+    cfg = config_from_cli(SIAConfig, argv, description="Interim report of a powered run from its partial file -> "
+                          "sparse_align_eval_<name>.interim.md.", example=EXAMPLE)
+    stages.powered_status(cfg)
+    return 0
+
+
 run_powered = _verb("distill, train, powered in one process.", pipeline.distill, pipeline.train, stages.powered)
 export_head = _verb("Ship the trained head (sha256 + model card) into sparse_align/assets for the demo.",
                     stages.export_head)

@@ -109,6 +109,41 @@ def test_missing_arms_are_not_measured(cfg):
         "all_dense": "not measured"}
 
 
+def test_a_run_in_progress_makes_no_holm_claim(cfg):
+    """One of two pre-registered comparisons done: Holm over one test is not the registered test, so the
+    claim waits; the comparison is shown unadjusted, marked interim."""
+    p = _prompt()
+    arms = _arms(p + 0.2, p + 0.2)
+    del arms["random@40%"]
+    an = analyse(arms, cfg, FAST)
+    assert an["primary"] == {} and an["claims"]["random"]["verdict"] == "not measured"
+    interim = an["secondary"]["sia@20% - random@20% (interim, unadjusted)"]
+    assert interim["lo"] > 0.1 and "_boot" not in interim
+
+
+def test_powered_status_reports_the_arms_so_far(cfg, tmp_path):
+    import json
+
+    from sparse_align.config import SIAConfig
+    from sparse_align.stages import _resume_key, powered_status
+
+    sia = SIAConfig(name="t", run_dir=str(tmp_path / "run"), results_dir=str(tmp_path), eval=cfg.model_dump())
+    p = _prompt()
+    arms = _arms(p + 0.2, p + 0.2)
+    for a in arms.values():
+        a["reward_ci"] = {"mean": 0.5, "lo": 0.4, "hi": 0.6}
+        a["scores"] = {}
+    del arms["random@40%"]
+    with pytest.raises(FileNotFoundError, match="no powered run in progress"):
+        powered_status(sia)
+    (tmp_path / "sparse_align_eval_t.partial.json").write_text(json.dumps(
+        {"key": _resume_key(sia), "taus": {"0.2": 0.4, "0.4": 0.2}, "arms": arms}))
+    text = powered_status(sia).read_text()
+    assert text.startswith("# SIA powered evaluation (t): INTERIM, 5 of 7 arms done")
+    assert "Not yet run: random@40%, dense-w0" in text and "a rerun of `powered` resumes" in text
+    assert "sia@20% - random@20% (interim, unadjusted)" in text and "claim `random`" in text
+
+
 def test_report_prints_the_claim_verdicts(cfg):
     p = _prompt()
     an = analyse(_arms(p + 0.2, p + 0.2), cfg, FAST)

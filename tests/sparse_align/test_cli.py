@@ -10,7 +10,7 @@ from runtime.config import config_from_cli
 from sparse_align.__main__ import VERBS, main
 from sparse_align.config import JunctionConfig, SIAConfig, SteerEvalConfig
 
-ALL_VERBS = ("distill", "train", "evaluate", "timing", "run", "junctions", "sweep", "posttrain", "powered",
+ALL_VERBS = ("distill", "train", "evaluate", "timing", "run", "junctions", "sweep", "posttrain", "powered", "powered-status",
              "run-powered", "export-head", "demo")
 
 
