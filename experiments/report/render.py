@@ -78,5 +78,6 @@ def render_report(claims: ClaimsFile, results_dir: Path) -> str:
         v = [r["outcome"].verdict for r in rows]
         summary.append(f"| {paper.title} | {v.count(MET)} | {v.count(NOT_MET)} | {v.count(NOT_MEASURED)} |")
         body += paper_section(paper, rows)
-    files.update(p.name for p in results_dir.glob("*.json"))  # every result file, quoted or not
+    # every result file, quoted or not; a run's resume state (*.partial.json) is not a result
+    files.update(p.name for p in results_dir.glob("*.json") if not p.name.endswith(".partial.json"))
     return "\n".join(lines + summary + [""] + body + provenance_section(results_dir, sorted(files)))
