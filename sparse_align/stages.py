@@ -61,21 +61,15 @@ def value_head_dir(cfg: SIAConfig) -> Path:
 
 
 def load_value_model(cfg: SIAConfig, model: Any) -> ValueModel:
+    """The value model in use; an exported head (it has a card) is sha256-checked by load_shipped."""
     folder = value_head_dir(cfg)
-    if folder == SHIPPED:
-        vm = load_shipped(model)  # sha256-checked
-        if vm is None:
-            raise FileNotFoundError(f"no shipped value head at {SHIPPED}")
-        return vm
-    return ValueModel.load(folder, backbone=model)
+    return load_shipped(model, folder) or ValueModel.load(folder, backbone=model)
 
 
 def value_facts(cfg: SIAConfig) -> dict[str, Any]:
-    """Training facts of the head in use: the run's train_summary.json, else a saved head's card.json."""
-    for path in (value_head_dir(cfg) / "card.json", run_dir(cfg) / "train_summary.json"):
-        if path.is_file() and (path.name == "card.json") == bool(cfg.eval.value_head):
-            return json.loads(path.read_text())
-    return {}
+    """Training facts of the head in use: a saved head's card.json, else this run's train_summary.json."""
+    path = value_head_dir(cfg) / "card.json" if cfg.eval.value_head else run_dir(cfg) / "train_summary.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _resume_key(cfg: SIAConfig) -> str:
@@ -120,7 +114,7 @@ def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
     return result
 
 
-def powered_status(cfg: SIAConfig, model: Any = None, tok: Any = None) -> Path:
+def powered_status(cfg: SIAConfig) -> Path:
     """An interim report of a powered run in progress (or stopped): the arms finished so far with the
     pre-registered statistics over those present -> sparse_align_eval_<name>.interim.md. Reads only the
     partial file; the final report is still the one `powered` writes when every arm is done."""

@@ -31,8 +31,8 @@ import yaml
 
 from sopr_rag.cards.glossary_rules import GENERIC_FOLDERS, words
 from sopr_rag.cards.llm import CardStats
+from sopr_rag.cards.schema import Component
 from sopr_rag.experts.components import Glossary, component_key
-from sopr_rag.retrieval.identifiers import humanize
 from sopr_rag.types import Procedure
 
 PACKAGED = Path(__file__).resolve().parent.parent / "knowledge"
@@ -51,8 +51,8 @@ class Entry:
         return component_key(self.name)
 
     def profile(self) -> str:
-        """What the sentence encoder sees: the names, then what it does (Component.profile's shape, untruncated)."""
-        return f"{', '.join([humanize(self.name), *self.aliases])}: {self.function}"
+        """What the sentence encoder sees: Component.profile, without the LLM-answer length caps of validation."""
+        return Component.model_construct(name=self.name, aliases=list(self.aliases), function=self.function).profile()
 
 
 class KnowledgeBase:

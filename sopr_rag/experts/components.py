@@ -126,8 +126,8 @@ class ComponentGraph:
 
     def link(self, query: Query, cfg: ExpertConfig) -> dict[str, float]:
         """Component key -> link confidence: lexical (1.0) or the best profile cosine, top few only."""
-        links = {k: 1.0 for k in self.keys if cfg.component_alias_links
-                 and any(a and a <= query.tokens for a in self.aliases.get(k, []))}
+        links = {k: 1.0 for k in self.keys if any(a and a <= query.tokens for a in self.aliases.get(k, []))} \
+            if cfg.component_alias_links else {}
         sims = [(float((v @ query.vector).max()), k) for k, v in zip(self.keys, self.vectors) if v is not None]
         sims.sort(reverse=True)
         if sims:
