@@ -19,10 +19,12 @@ sopr_rag-eval-openshift-llm-cards: ## the OpenShift held-out check with LLM Proc
 
 OPENSHIFT_KNOWN ?= $(HOME)/.cache/llmsys/sopr_rag/openshift.known_items.jsonl
 
-sopr_rag-eval-openshift: ## held-out check on the 271 OpenShift runbooks: 15 hand-written symptom queries + 63 known-item (plain) queries, every method + ablations -> experiments/results/sopr_rag_eval_openshift.* (~10 min first run: indexes 271 docs)
+OPENSHIFT_SETS = $(addprefix --queries experiments/configs/sopr_rag/openshift.,heldout.jsonl plain.jsonl symptom.jsonl)
+
+sopr_rag-eval-openshift: ## check on the 271 OpenShift runbooks: 15 + 30 symptom-style, 40 plain and 63 known-item queries, every method + ablations -> experiments/results/sopr_rag_eval_openshift.* (~10 min first run: indexes 271 docs)
 	$(PY) experiments/configs/sopr_rag/known_items.py ../shared/data/sop/openshift-runbooks $(OPENSHIFT_KNOWN)
 	$(PY) -m sopr_rag evaluate --spec experiments/configs/sopr_rag/eval_openshift.yaml \
-		--queries experiments/configs/sopr_rag/openshift.heldout.jsonl --queries $(OPENSHIFT_KNOWN)
+		$(OPENSHIFT_SETS) --queries $(OPENSHIFT_KNOWN)
 
 sopr_rag-utility-qwen: ## LLM-judge utility + execution score, first 12 dev-hard queries, soprag/hybrid/bm25, Qwen2.5-Coder-0.5B (make assets-large) -> experiments/results/sopr_rag_utility_qwen.* (~40-60 min on a busy 2-core CPU)
 	$(PY) -m sopr_rag evaluate --spec experiments/configs/sopr_rag/eval_utility_qwen.yaml

@@ -99,6 +99,7 @@ class FusionConfig(StrictModel):
     trust_full: float = Field(0.4, ge=0, le=1, description="agreement at which lexical voters get full weight")
     trust_floor: float = Field(0.2, ge=0, le=1, description="lexical weight never drops below this")
     trust_top1_k: int = Field(0, ge=0, description="full trust when BM25's top hit is in dense's top-k (0 = off)")
+    trust_margin: float = Field(1.3, ge=0, description="full trust when BM25's top score >= this x its second (0 = off)")
     # weighted / rrf (the first design): card stage 1 + gated experts
     stage1_weight: float = Field(0.5, ge=0, le=1, description="share of the normalised stage-1 card score")
     rrf_k: int = Field(60, ge=0)

@@ -47,6 +47,27 @@ def test_full_trust_when_dense_corroborates_bm25s_top_hit():
     assert lexical_trust(list("bacd"), list("axyzvw"), cfg) == pytest.approx(0.5)  # top hit "b" uncorroborated: 1/4 / 0.5
 
 
+def test_full_trust_when_bm25s_top_score_is_decisive():
+    cfg = FusionConfig(trust_k=4, trust_full=0.5, trust_floor=0.2, trust_margin=1.3)
+    assert lexical_trust(list("abcd"), list("wxyz"), cfg, bm25_margin=1.3) == pytest.approx(1.0)
+    assert lexical_trust(list("abcd"), list("wxyz"), cfg, bm25_margin=1.29) == pytest.approx(0.2)
+    off = cfg.model_copy(update={"trust_margin": 0.0})
+    assert lexical_trust(list("abcd"), list("wxyz"), off, bm25_margin=9.0) == pytest.approx(0.2)
+
+
+def test_evidence_records_bm25s_score_margin(minilm_index):
+    from sopr_rag.baselines.lexical import BM25Retriever
+    from sopr_rag.baselines.base import BaselineConfig
+    from sopr_rag.experts.base import Query
+
+    r = SopragRetriever(minilm_index, SopragConfig())
+    text = "why does the AHU freeze stat trip?"
+    r.evidence.rankings(Query.encode(text, r.index.embed_fn))
+    scores = [s for _, s in BM25Retriever(minilm_index, BaselineConfig(), chunked=False).rank(text)]
+    assert r.evidence.bm25_margin == pytest.approx(scores[0] / scores[1])
+    assert r.evidence.bm25_margin > 1.0
+
+
 def test_wrrf_weights_and_equals_rrf_at_unit_weight():
     out = dict(wrrf([["a", "b"], ["b", "c"]], [2.0, 1.0], k=1))
     assert out == pytest.approx({"a": 2 / 2, "b": 2 / 3 + 1 / 2, "c": 1 / 3})
