@@ -27,5 +27,5 @@ speculative-regenerate: ## self-distillation data only: the target's greedy repl
 speculative-recipe: ## draft-vocab coverage + train tokens/s per (ttt, vocab) on the bundle's shards -> experiments/results/speculative_recipe.json (~10 min)
 	$(PY) -m speculative recipe offline_dir=$(SPEC_BUNDLE_DIR)/hidden_states out=experiments/results/speculative_recipe.json $(ARGS)
 
-speculative-eval-shipped: ## the shipped draft (drafts/smollm2-135m-eagle3): 40 MT-Bench first turns, greedy, 128 tokens, EAGLE-3 chain 3 + lookup + hybrid vs AR -> experiments/results/speculative_eval_shipped.{json,md} (~12 min)
+speculative-eval-shipped: ## the shipped draft (drafts/smollm2-135m-eagle3): 40 MT-Bench first turns, greedy, 128 tokens, EAGLE-3 chain 3 + lookup + hybrid chain and tree vs AR -> experiments/results/speculative_eval_shipped.{json,md} (~12 min)
 	$(PY) -m speculative evaluate --config experiments/configs/speculative/eval_shipped.yaml $(ARGS)
