@@ -56,8 +56,8 @@ def test_full_trust_when_bm25s_top_score_is_decisive():
 
 
 def test_evidence_records_bm25s_score_margin(minilm_index):
-    from sopr_rag.baselines.lexical import BM25Retriever
     from sopr_rag.baselines.base import BaselineConfig
+    from sopr_rag.baselines.lexical import BM25Retriever
     from sopr_rag.experts.base import Query
 
     r = SopragRetriever(minilm_index, SopragConfig())
