@@ -95,11 +95,19 @@ class FusionConfig(StrictModel):
         default_factory=lambda: dict(DEFAULT_EXPERT_VOTES),
         description="fixed RRF weight of each expert's ranking of the candidates")
     gated_votes: float = Field(0.0, ge=0, description="plus this * 3 * gate weight per expert (0: gate off)")
+    evidence: Literal["rrf", "zscore"] = Field(
+        "rrf", description="how the evidence voters combine: rank fusion with lexical trust, or the sum of their "
+        "z-scored scores (sopr_rag/evidence.py); lexical trust scales the lexical voters under either")
+    z_floor: float = Field(-1.0, le=0, description="zscore: a voter's z-score never counts below this (nor does a "
+                           "doc it did not list)")
     trust_k: int = Field(5, ge=0, description="lexical trust: overlap of the BM25 and dense top-k (0 = off)")
     trust_full: float = Field(0.4, ge=0, le=1, description="agreement at which lexical voters get full weight")
     trust_floor: float = Field(0.2, ge=0, le=1, description="lexical weight never drops below this")
     trust_top1_k: int = Field(0, ge=0, description="full trust when BM25's top hit is in dense's top-k (0 = off)")
     trust_margin: float = Field(1.3, ge=0, description="full trust when BM25's top score >= this x its second (0 = off)")
+    cover_pin: float = Field(0.9, ge=0, le=1, description="BM25's top hit ranks first when it contains at least this "
+                             "share of the query's words: the query is in that document's own words (0 = off)")
+    cover_min_words: int = Field(5, ge=1, description="the coverage rule needs a query of at least this many words")
     # weighted / rrf (the first design): card stage 1 + gated experts
     stage1_weight: float = Field(0.5, ge=0, le=1, description="share of the normalised stage-1 card score")
     rrf_k: int = Field(60, ge=0)

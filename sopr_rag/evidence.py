@@ -1,13 +1,20 @@
-"""Evidence ranking: the lexical + dense signals SOPRAG builds on, always on, with a lexical-trust weight.
+"""Evidence ranking: the lexical + dense signals SOPRAG builds on, always on.
 
-    evidence(d) = sum_s w_s / (k + rank_s(d)),    s in {bm25, dense, card_dense, card_bm25}
+    rrf:     evidence(d) = sum_s w_s / (k + rank_s(d)),    s in {bm25, dense, card_dense, card_bm25}
+    zscore:  evidence(d) = W / (k + rank of d by sum_s w_s * max(z_s(d), floor)),   W = sum_s w_s
+
+(fusion.evidence). z_s standardises voter s's scores over its own candidate list, so a voter counts by how far
+a document stands out of its list, not only by its position: a decisive BM25 match (top score far above the
+rest) outweighs two correlated MiniLM voters whose lists are flat, the failure rank fusion needed the
+lexical-trust rules below for. Mapping the z-score order back to rank-fusion scores keeps the expert votes
+added in pipeline.py on the same scale under either mode.
 
 bm25        bm25s over whole documents (the `bm25` baseline's index, shared with it)
 dense       MiniLM + FAISS over heading-aware chunks, document = best chunk (the `dense` baseline's index)
 card_dense  MiniLM over Procedure Cards (the SOPRAG index's own FAISS)
 card_bm25   BM25 over Procedure Cards
 
-w_s = FusionConfig.voters[s], and every lexical voter is multiplied by the query's *lexical trust*:
+w_s = FusionConfig.voters[s], and every lexical voter (under either mode) is multiplied by the query's *lexical trust*:
 
     trust = clip(agree / trust_full, trust_floor, 1),   agree = |top_k(bm25) & top_k(dense)| / k
     trust = 1 when BM25's top hit is also in dense's top `trust_top1_k` (dense corroborates it; 0 = off, default)
@@ -34,7 +41,8 @@ from sopr_rag.baselines.base import BaselineConfig, best_per_doc
 from sopr_rag.config import FusionConfig
 from sopr_rag.experts.base import Query
 from sopr_rag.retrieval.embedder import Embedder
-from sopr_rag.retrieval.fusion import by_score
+from sopr_rag.retrieval.fusion import by_score, wrrf
+from sopr_rag.retrieval.lexical import tokenize
 
 LEXICAL = ("bm25", "card_bm25")
 
@@ -54,11 +62,45 @@ def lexical_trust(bm25: list[str], dense: list[str], cfg: FusionConfig, bm25_mar
     return min(1.0, max(cfg.trust_floor, agree / cfg.trust_full))
 
 
-def card_rankings(index: Any, query: Query, n: int) -> tuple[list[str], list[str]]:
-    """(BM25, dense) rankings of the Procedure Cards: n doc ids each, dense ties broken by id."""
-    lexical = [d for d, _ in index.bm25.search(query.text, n)]
-    dense = [d for d, _ in by_score(index.dense.search_vector(query.vector, n))]
+def card_scored(index: Any, query: Query, n: int) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """(BM25, dense) (doc id, score) lists over the Procedure Cards, n each, best first; dense ties by id."""
+    lexical = [(d, float(v)) for d, v in index.bm25.search(query.text, n)]
+    dense = [(d, float(v)) for d, v in by_score(index.dense.search_vector(query.vector, n))]
     return lexical, dense
+
+
+def card_rankings(index: Any, query: Query, n: int) -> tuple[list[str], list[str]]:
+    """(BM25, dense) rankings of the Procedure Cards: n doc ids each."""
+    lexical, dense = card_scored(index, query, n)
+    return [d for d, _ in lexical], [d for d, _ in dense]
+
+
+def bm25_margin(scored: list[tuple[str, float]]) -> float:
+    """BM25's top score over its second (0 when there is no positive second score)."""
+    return scored[0][1] / scored[1][1] if len(scored) > 1 and scored[1][1] > 0 else 0.0
+
+
+def zscore_fusion(scored: dict[str, list[tuple[str, float]]], weights: dict[str, float],
+                  floor: float) -> dict[str, float]:
+    """sum_s w_s * max(z_s(d), floor): z_s standardises voter s's scores over its own list (mean 0, sd 1), a doc
+    missing from a list gets the floor. A voter whose top hit stands far above its list (a decisive BM25
+    match) outweighs voters whose lists are flat, which rank fusion cannot express."""
+    z: dict[str, dict[str, float]] = {}
+    for s in weights:
+        vals = [v for _, v in scored.get(s, [])]
+        if not vals:
+            z[s] = {}
+            continue
+        mean = sum(vals) / len(vals)
+        sd = (sum((v - mean) ** 2 for v in vals) / len(vals)) ** 0.5 or 1.0
+        z[s] = {d: (v - mean) / sd for d, v in scored[s]}
+    docs = dict.fromkeys(d for s in weights for d, _ in scored.get(s, []))
+    return {d: sum(w * max(z[s].get(d, floor), floor) for s, w in weights.items()) for d in docs}
+
+
+def coverage(query_words: set[str], doc_words: set[str]) -> float:
+    """Share of the query's (stemmed, stop-word-free) words the document contains."""
+    return len(query_words & doc_words) / len(query_words) if query_words else 0.0
 
 
 class Evidence:
@@ -68,7 +110,29 @@ class Evidence:
         self.index, self.cfg, self.candidates = index, cfg, candidates
         self._lexical: Any = None
         self._dense: Any = None
-        self.bm25_margin = 0.0
+        self._words: dict[str, tuple[str, set[str]]] = {}  # doc id -> (text, its word set)
+
+    def doc_words(self, doc_id: str) -> set[str]:
+        proc = self.index.docs[doc_id].proc
+        text = f"{proc.title}\n{proc.text}"
+        cached = self._words.get(doc_id)
+        if cached is None or cached[0] != text:  # re-tokenize a changed document
+            cached = self._words[doc_id] = (text, set(tokenize(text)))
+        return cached[1]
+
+    def pinned(self, query: Query, scored: dict[str, list[tuple[str, float]]]) -> str | None:
+        """BM25's top hit when the query is in its own words (it contains >= cover_pin of the query's words,
+        the query has >= cover_min_words words): a pasted alert text or log line names its runbook, and
+        dense voters cannot tell near-twin runbooks apart there. None otherwise."""
+        c = self.cfg
+        bm25 = scored.get("bm25")
+        if c.cover_pin <= 0 or not bm25:
+            return None
+        words = set(tokenize(query.text))
+        if len(words) < c.cover_min_words:
+            return None
+        top = bm25[0][0]
+        return top if coverage(words, self.doc_words(top)) >= c.cover_pin else None
 
     def _open(self) -> None:
         from sopr_rag.baselines.dense import DenseRetriever  # faiss, loaded when a query first needs it
@@ -79,29 +143,41 @@ class Evidence:
         self._lexical = BM25Retriever(self.index, bcfg, chunked=False)
         self._dense = DenseRetriever(self.index, bcfg, None if isinstance(embed, Embedder) else embed)
 
-    def rankings(self, query: Query) -> dict[str, list[str]]:
-        """Each voter's ranked doc ids (only the voters with a non-zero weight are computed).
-
-        Also sets self.bm25_margin for this query (read by `weights`; one Evidence serves one query at a time)."""
+    def scored(self, query: Query) -> dict[str, list[tuple[str, float]]]:
+        """Each voter's (doc id, score) list, best first, `candidates` long (only the voters with a non-zero
+        weight, plus BM25 and dense when lexical trust needs them)."""
         need = {s for s, w in self.cfg.voters.items() if w > 0} | ({"bm25", "dense"} if self.cfg.trust_k else set())
-        out: dict[str, list[str]] = {}
+        out: dict[str, list[tuple[str, float]]] = {}
         if need & {"bm25", "dense"} and self._lexical is None:
             self._open()
-        self.bm25_margin = 0.0
         if "bm25" in need:
-            scored = self._lexical.rank(query.text)[: self.candidates]
-            out["bm25"] = [d for d, _ in scored]
-            if len(scored) > 1 and scored[1][1] > 0:
-                self.bm25_margin = scored[0][1] / scored[1][1]
+            out["bm25"] = [(d, float(v)) for d, v in self._lexical.rank(query.text)[: self.candidates]]
         if "dense" in need:
             hits = self._dense.dense.search_vector(query.vector, self._dense.cfg.candidate_k)
-            out["dense"] = [d for d, _ in best_per_doc(hits, self._dense.doc_of)][: self.candidates]
+            out["dense"] = [(d, float(v)) for d, v in best_per_doc(hits, self._dense.doc_of)][: self.candidates]
         if need & {"card_dense", "card_bm25"}:
-            out["card_bm25"], out["card_dense"] = card_rankings(self.index, query, self.candidates)
+            out["card_bm25"], out["card_dense"] = card_scored(self.index, query, self.candidates)
         return {s: r for s, r in out.items() if s in need}
 
-    def weights(self, rankings: dict[str, list[str]]) -> tuple[dict[str, float], float]:
-        """(voter -> RRF weight, lexical trust)."""
-        trust = lexical_trust(rankings.get("bm25", []), rankings.get("dense", []), self.cfg, self.bm25_margin)
+    def rankings(self, query: Query) -> dict[str, list[str]]:
+        """Each voter's ranked doc ids."""
+        return {s: [d for d, _ in r] for s, r in self.scored(query).items()}
+
+    def weights(self, scored: dict[str, list[tuple[str, float]]]) -> tuple[dict[str, float], float]:
+        """(voter -> weight, lexical trust): trust scales the lexical voters."""
+        ids = {s: [d for d, _ in r] for s, r in scored.items()}
+        trust = lexical_trust(ids.get("bm25", []), ids.get("dense", []), self.cfg, bm25_margin(scored.get("bm25", [])))
         return {s: w * (trust if s in LEXICAL else 1.0) for s, w in self.cfg.voters.items()
-                if w > 0 and s in rankings}, trust
+                if w > 0 and s in scored}, trust
+
+    def fuse(self, scored: dict[str, list[tuple[str, float]]]) -> tuple[dict[str, float], dict[str, float], float]:
+        """(evidence(d), voter weights, lexical trust). rrf: sum_s w_s / (k + rank_s(d)). zscore: docs ordered by
+        `zscore_fusion`, then put on the same scale as rank fusion, W / (k + rank(d)) with W = sum_s w_s, so the
+        expert votes added later weigh the same under either."""
+        w, trust = self.weights(scored)
+        k = self.cfg.rrf_k
+        if self.cfg.evidence == "rrf":
+            return dict(wrrf([[d for d, _ in scored[s]] for s in w], list(w.values()), k)), w, trust
+        total = sum(w.values())
+        fused = by_score(zscore_fusion(scored, w, self.cfg.z_floor))
+        return {d: total / (k + rank) for rank, (d, _) in enumerate(fused, start=1)}, w, trust

@@ -36,7 +36,7 @@ from sopr_rag.experts import causal, entity, flow
 from sopr_rag.experts.base import Query
 from sopr_rag.experts.components import ComponentGraph
 from sopr_rag.gate import EXPERTS, Gate
-from sopr_rag.retrieval.fusion import by_score, minmax, rrf, tied_ranks, wrrf
+from sopr_rag.retrieval.fusion import by_score, minmax, rrf, tied_ranks
 from sopr_rag.types import SearchHit, SearchResult
 
 
@@ -101,9 +101,9 @@ class SopragRetriever:
     def _search_evidence(self, query: Query, top_k: int, timings: dict[str, float], t0: float) -> SearchResult:
         f, ecfg = self.cfg.fusion, self.cfg.experts
         t1 = time.perf_counter()
-        rankings = self.evidence.rankings(query)
-        voter_w, trust = self.evidence.weights(rankings)
-        ev = dict(wrrf([rankings[s] for s in voter_w], list(voter_w.values()), f.rrf_k))
+        scored = self.evidence.scored(query)
+        ev, voter_w, trust = self.evidence.fuse(scored)
+        pin = self.evidence.pinned(query, scored)
         pruned = by_score(ev)[: self.cfg.stage1.top_m]
         timings["stage1"] = _ms(t1)
         if not pruned:
@@ -144,6 +144,8 @@ class SopragRetriever:
             if votes[e] > 0:  # a vote by rank among the candidates; tied scores share a rank
                 for d, r in tied_ranks({d: s for d, s in scores.items() if s > 0}).items():
                     fused[d] += votes[e] / (f.rrf_k + r)
+        if pin is not None:  # the query is in this document's words: it ranks first whatever the votes say
+            fused[pin] = max(fused.values(), default=0.0) + 1e-9
         hits = self._hits(query, by_score(fused)[:top_k], reached,
                           lambda d: {"evidence": ev.get(d, 0.0), "trust": trust,
                                      **{e: s.get(d, 0.0) for e, s in expert_scores.items()}})
@@ -151,7 +153,7 @@ class SopragRetriever:
         total = sum(votes.values())
         shown = {e: v / total for e, v in votes.items()} if total > 0 else dict(weights)
         self.last_debug = {"gate_source": source, "entity_links": links, "trust": trust, "voters": voter_w,
-                           "proposed": proposed, "votes": votes}
+                           "proposed": proposed, "votes": votes, "pinned": pin}
         return SearchResult(query=query.text, hits=hits, expert_weights=shown, timings_ms=timings)
 
     def _hits(self, query: Query, ranked: list[tuple[str, float]], reached: dict[str, list[int]],

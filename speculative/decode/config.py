@@ -21,11 +21,17 @@ class LookupConfig(StrictModel):
     prior_accept: float = Field(0.6, gt=0.0, lt=1.0)
     prior_weight: float = Field(2.0, ge=0.0)
     decay: float = Field(0.8, gt=0.0, le=1.0)
+    # cross-request lookup: earlier responses of this drafter (this engine's traffic) are searched when the
+    # request's own text has no match; up to this many tokens kept, oldest dropped first (0 = off)
+    history_tokens: int = Field(0, ge=0)
+    history_min_n: int = Field(2, ge=1, le=16)  # shortest suffix matched against the history
 
     @model_validator(mode="after")
     def _n_order(self) -> LookupConfig:
         if self.min_n > self.max_n:
             raise ValueError(f"lookup.min_n ({self.min_n}) > lookup.max_n ({self.max_n})")
+        if self.history_tokens > 0 and self.history_min_n > self.max_n:
+            raise ValueError(f"lookup.history_min_n ({self.history_min_n}) > lookup.max_n ({self.max_n})")
         return self
 
 

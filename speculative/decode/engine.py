@@ -126,6 +126,9 @@ class SpeculativeEngine:
                 root_lp = self.drafter.sync(ids, feats, self.target.length - len(path))
                 stats.draft_s += time.perf_counter() - t2
                 root = bonus
+        finish = getattr(self.drafter, "finish", None)
+        if finish is not None:  # drafters that learn across requests (cross-request lookup) see the response
+            finish(out)
         stats.decode_s = time.perf_counter() - t_start
         stats.new_tokens = len(out)
         return DecodeResult(out, stats, reason)

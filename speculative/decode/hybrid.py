@@ -32,6 +32,9 @@ class HybridDrafter:
         self.model.reset()
         self.lookup.reset()
 
+    def finish(self, response: list[int]) -> None:
+        self.lookup.finish(response)
+
     def sync(self, ids: torch.Tensor, features: torch.Tensor | None, start: int) -> torch.Tensor:
         self.lookup.sync(ids, None, start)
         return self.model.sync(ids, features, start)

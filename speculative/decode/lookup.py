@@ -6,6 +6,13 @@ prompt + generated text and propose the k tokens that followed it. Two deliberat
 occurrence (recent text predicts best), and where fewer than k tokens follow it we keep copying from the
 proposal itself, so a repeating pattern continues with its period.
 
+Cross-request lookup (`lookup.history_tokens` > 0; SuffixDecoding's idea in n-gram form, beyond vLLM's
+per-request proposer): the responses this drafter produced for earlier requests are kept in a second index,
+searched only when the request's own text has no match (own text predicts best). Responses to similar
+requests share phrasing (openers, list scaffolding, code idioms), so copies from them get accepted where the
+request's own text has nothing to offer. Outputs are unchanged (drafts are verified); only timing depends
+on earlier traffic, so do not share one engine across tenants who must not learn about each other's.
+
 Confidence (dynamic draft length): a proposal from an n-gram match scores depth * log(rate_n), rate_n being
 the per-token acceptance of recent lookup proposals at that n (decayed counts over a prior). Scores only
 shorten drafts through `min_draft_prob` or a tree budget; exactness never depends on them.
@@ -71,23 +78,77 @@ class NgramIndex:
         return n, out
 
 
+class HistoryIndex:
+    """Earlier responses for cross-request lookup: per n, the most recent (response, end index) of every
+    n-gram that has a continuation. At most `max_tokens` tokens: past that, the oldest responses are dropped
+    until half remain and the tables are rebuilt (amortised O(max_n) per added token)."""
+
+    def __init__(self, min_n: int, max_n: int, max_tokens: int):
+        self.min_n, self.max_n, self.max_tokens = min_n, max_n, max_tokens
+        self.seqs: list[list[int]] = []
+        self.size = 0
+        self._last: dict[int, dict[tuple[int, ...], tuple[int, int]]] = {n: {} for n in range(min_n, max_n + 1)}
+
+    def add(self, tokens: list[int]) -> None:
+        tokens = list(tokens)[-self.max_tokens:] if self.max_tokens > 0 else []
+        if len(tokens) < 2:
+            return
+        self.seqs.append(tokens)
+        self.size += len(tokens)
+        if self.size > self.max_tokens:
+            while self.size > self.max_tokens // 2 and len(self.seqs) > 1:
+                self.size -= len(self.seqs.pop(0))
+            self._last = {n: {} for n in self._last}
+            for sid in range(len(self.seqs)):
+                self._index(sid)
+        else:
+            self._index(len(self.seqs) - 1)
+
+    def _index(self, sid: int) -> None:
+        toks = self.seqs[sid]
+        for end in range(len(toks) - 1):  # an n-gram ending at the last token has nothing to propose
+            for n, table in self._last.items():
+                if end + 1 >= n:
+                    table[tuple(toks[end + 1 - n: end + 1])] = (sid, end)
+
+    def propose(self, context: list[int], k: int) -> tuple[int, list[int]]:
+        """(matched n, up to k tokens that followed the most recent earlier occurrence of the context's last
+        n tokens in a stored response), longest n first; (0, []) without a match."""
+        for n in range(min(self.max_n, len(context)), self.min_n - 1, -1):
+            hit = self._last[n].get(tuple(context[-n:]))
+            if hit is not None:
+                sid, end = hit
+                return n, self.seqs[sid][end + 1: end + 1 + k]
+        return 0, []
+
+
 class LookupDrafter:
     """The prompt-lookup drafter: a chain from the n-gram index, no draft model (also the hybrid's lookup half).
 
     Speaks the engine's drafter interface: `sync` commits target tokens (returns no log-probs), `draft_tree`
-    builds the round's tree. It learns its acceptance rate from what the next `sync` commits."""
+    builds the round's tree, `finish` hands it the request's response (kept for cross-request lookup). It
+    learns its acceptance rate per match length and source (own text: key n, history: key -n) from what the
+    next `sync` commits."""
 
     needs_features = False
 
     def __init__(self, cfg: LookupConfig):
         self.cfg = cfg
         self.forwards = 0  # no model: kept for the drafters' common counters
+        self.history = (HistoryIndex(cfg.history_min_n, cfg.max_n, cfg.history_tokens)
+                        if cfg.history_tokens > 0 else None)  # outlives reset(): it spans requests
+        self.history_accepted = 0  # accepted tokens that came from the history (all requests)
         self.reset()
 
     def reset(self) -> None:
         self.index = NgramIndex(self.cfg.min_n, self.cfg.max_n)
         self._stats: dict[int, list[float]] = {}  # n -> [decayed accepted, decayed tested]
         self._pending: tuple[int, list[int], int] | None = None  # (n, verified chain, context length then)
+
+    def finish(self, response: list[int]) -> None:
+        """The request's generated tokens: kept for cross-request lookup (no-op when it is off)."""
+        if self.history is not None:
+            self.history.add(response)
 
     def rate(self, n: int) -> float:
         acc, tested = self._stats.get(n, (0.0, 0.0))
@@ -114,17 +175,23 @@ class LookupDrafter:
         new = self.index.tokens[at: at + len(chain)]
         accepted = next((i for i, (a, b) in enumerate(zip(chain, new)) if a != b), min(len(chain), len(new)))
         tested = min(accepted + 1, len(chain))  # the first rejected token was tested too
+        if n < 0:
+            self.history_accepted += accepted
         s = self._stats.setdefault(n, [0.0, 0.0])
         s[0] = self.cfg.decay * s[0] + accepted
         s[1] = self.cfg.decay * s[1] + tested
 
     def propose(self) -> tuple[int, list[int], list[float]]:
-        """(matched n, proposed tokens, their cumulative log-confidence)."""
+        """(source key: matched n, or -n for a history match; proposed tokens; their cumulative log-confidence)."""
         n, chain = self.index.propose(self.cfg.k)
+        if not chain and self.history is not None:
+            n, chain = self.history.propose(self.index.tokens, self.cfg.k)
+            n = -n
         step = math.log(self.rate(n)) if chain else 0.0
         return n, chain, [step * (i + 1) for i in range(len(chain))]
 
     def verified(self, n: int, chain: list[int]) -> None:
+        # n: the source key from `propose`
         """Record the chain the target verifies this round (after any pruning), to learn from the next sync."""
         self._pending = (n, chain, len(self.index.tokens)) if chain else None
 

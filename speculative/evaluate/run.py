@@ -94,6 +94,13 @@ def draft_depth(engine: SpeculativeEngine) -> int:
     return cfg.depth
 
 
+def history_accepted(engine: SpeculativeEngine) -> int | None:
+    """Tokens accepted from cross-request lookup so far (None: the drafter has no lookup history)."""
+    drafter = engine.drafter
+    lookup = drafter if isinstance(drafter, LookupDrafter) else getattr(drafter, "lookup", None)
+    return lookup.history_accepted if lookup is not None and lookup.history is not None else None
+
+
 def warm_up(engine: SpeculativeEngine, extra: dict[str, SpeculativeEngine], ids: torch.Tensor, n: int = 16) -> None:
     """One short untimed run of every engine: first calls pay allocations and kernel set-up, not decoding."""
     engine.generate_autoregressive(ids, n)
@@ -110,6 +117,7 @@ def run_items(engine: SpeculativeEngine, tokenizer: Any, items: list[BenchItem],
     spec: dict[str | None, list] = {k: [] for k in engines}
     mismatched = dict.fromkeys(engines, 0)
     ar, skipped, limit = [], 0, engine.cfg.max_new_tokens
+    hist0 = {k: history_accepted(e) for k, e in engines.items()}
     for item in progress(items, desc=desc):
         messages: list[dict[str, str]] = []
         for turn in item.turns:
@@ -133,6 +141,8 @@ def run_items(engine: SpeculativeEngine, tokenizer: Any, items: list[BenchItem],
         out["same_output_as_ar"] = None if not (eng.cfg.greedy and engine.cfg.greedy) else mismatched[key] == 0
         out["mismatched_turns"] = mismatched[key]
         out["skipped_too_long"] = skipped
+        if hist0[key] is not None:  # of the accepted lookup tokens, those copied from earlier responses
+            out["accepted_from_history"] = history_accepted(eng) - hist0[key]
         return out
 
     out = summary(None)

@@ -6,7 +6,7 @@ import pytest
 
 from runtime.config import load_config
 from sopr_rag.config import FusionConfig, SopragConfig
-from sopr_rag.evidence import lexical_trust
+from sopr_rag.evidence import bm25_margin, lexical_trust, zscore_fusion
 from sopr_rag.index import SopIndex
 from sopr_rag.pipeline import SopragRetriever
 from sopr_rag.retrieval.fusion import wrrf
@@ -62,10 +62,11 @@ def test_evidence_records_bm25s_score_margin(minilm_index):
 
     r = SopragRetriever(minilm_index, SopragConfig())
     text = "why does the AHU freeze stat trip?"
-    r.evidence.rankings(Query.encode(text, r.index.embed_fn))
+    scored = r.evidence.scored(Query.encode(text, r.index.embed_fn))
     scores = [s for _, s in BM25Retriever(minilm_index, BaselineConfig(), chunked=False).rank(text)]
-    assert r.evidence.bm25_margin == pytest.approx(scores[0] / scores[1])
-    assert r.evidence.bm25_margin > 1.0
+    assert bm25_margin(scored["bm25"]) == pytest.approx(scores[0] / scores[1])
+    assert bm25_margin(scored["bm25"]) > 1.0
+    assert bm25_margin([("a", 2.0)]) == bm25_margin([("a", 2.0), ("b", 0.0)]) == 0.0
 
 
 def test_wrrf_weights_and_equals_rrf_at_unit_weight():
@@ -128,3 +129,64 @@ def test_evidence_indexes_follow_incremental_updates(corpus_copy, tmp_path, hash
         assert [h.doc_id for h in a.hits] == [h.doc_id for h in b.hits], q
         assert [h.score for h in a.hits] == pytest.approx([h.score for h in b.hits], abs=1e-9), q
     assert inc_r.search(queries[-1], 1).hits[0].doc_id == "liquid_cooling/coolant-leak-rack-manifold.md"
+
+
+def test_zscore_fusion_equals_a_numpy_reference_and_lets_a_decisive_voter_win():
+    import numpy as np
+
+    fill = [f"x{i}" for i in range(17)]
+    scored = {"bm25": [("a", 30.0), ("b", 9.0), ("c", 8.9)] + [(d, 8.8 - 0.1 * i) for i, d in enumerate(fill)],
+              # one decisive lexical match; two correlated dense lists, evenly spread, that both put b first
+              "dense": [("b", 0.61), ("c", 0.605), ("a", 0.60)] + [(d, 0.595 - 0.005 * i) for i, d in enumerate(fill)],
+              "card_dense": [("b", 0.52), ("c", 0.515)] + [(d, 0.51 - 0.005 * i) for i, d in enumerate(fill)]}
+    w = {"bm25": 1.0, "dense": 1.0, "card_dense": 0.5}
+    got = zscore_fusion(scored, w, floor=-1.0)
+    want = {}
+    for s, lst in scored.items():
+        v = np.array([x for _, x in lst])
+        z = dict(zip([d for d, _ in lst], (v - v.mean()) / v.std()))
+        for d in ["a", "b", "c", *fill]:
+            want[d] = want.get(d, 0.0) + w[s] * max(z.get(d, -1.0), -1.0)
+    assert got == pytest.approx(want)
+    assert max(got, key=got.get) == "a"  # the decisive BM25 hit beats b, which two flat lists put first
+    ranked = dict(wrrf([[d for d, _ in scored[s]] for s in w], list(w.values()), 60))
+    assert max(ranked, key=ranked.get) == "b"  # rank fusion sees only the order: the two dense votes win
+    assert zscore_fusion({"bm25": [("a", 1.0)]}, {"bm25": 1.0}, -1.0) == {"a": 0.0}  # sd 0: no division by 0
+
+
+def test_zscore_evidence_is_on_the_rank_fusion_scale(minilm_index):
+    cfg = load_config(SopragConfig, None, ["fusion.evidence=zscore"])
+    r = SopragRetriever(minilm_index, cfg)
+    from sopr_rag.experts.base import Query
+
+    scored = r.evidence.scored(Query.encode("why does the AHU freeze stat trip?", r.index.embed_fn))
+    ev, weights, trust = r.evidence.fuse(scored)
+    z = zscore_fusion(scored, weights, cfg.fusion.z_floor)
+    assert trust == 1.0 and weights == {s: v for s, v in cfg.fusion.voters.items() if v > 0}
+    order = sorted(ev, key=lambda d: -ev[d])
+    assert order == sorted(z, key=lambda d: (-z[d], d))  # the z-score order, best first
+    total = sum(weights.values())
+    assert [ev[d] for d in order[:3]] == pytest.approx([total / (cfg.fusion.rrf_k + i) for i in (1, 2, 3)])
+    assert r.search("why does the AHU freeze stat trip?", 3).hits[0].doc_id == "building_management/ahu-freeze-stat-trip.md"
+
+
+def test_a_query_in_one_documents_own_words_ranks_it_first(minilm_index):
+    """A line pasted from one of two near-twin SOPs: with BM25 all but outvoted (weight 0.02), the dense voters
+    put the twin first; the coverage rule ranks the SOP whose words the query is in first."""
+    from sopr_rag.evidence import coverage
+
+    assert coverage({"a", "b", "c", "d"}, {"a", "b", "c", "x"}) == 0.75 and coverage(set(), {"a"}) == 0.0
+    text = "Coolant distribution unit (CDU) secondary loop pumps P-1 and P-2 that start cavitating"
+    gold, twin = ("liquid_cooling/cdu-pump-cavitation-after-filter-change.md",
+                  "liquid_cooling/cdu-pump-cavitation-low-reservoir.md")
+    over = ["fusion.voters.bm25=0.02"]
+    off = SopragRetriever(minilm_index, load_config(SopragConfig, None, over + ["fusion.cover_pin=0"]))
+    assert off.search(text, 3).hits[0].doc_id == twin and off.last_debug["pinned"] is None
+    on = SopragRetriever(minilm_index, load_config(SopragConfig, None, over))
+    hits = on.search(text, 3).hits
+    assert on.last_debug["pinned"] == gold and hits[0].doc_id == gold and hits[0].score > hits[1].score
+    on.search(PARAPHRASES[6][0], 3)  # a symptom paraphrase shares few of its SOP's words: no pin
+    assert on.last_debug["pinned"] is None
+    short = SopragRetriever(minilm_index, load_config(SopragConfig, None, over + ["fusion.cover_min_words=50"]))
+    short.search(text, 3)
+    assert short.last_debug["pinned"] is None  # too few words for the rule

@@ -171,3 +171,20 @@ def test_hybrid_sampling_end_to_end_keeps_the_target_distribution():
     exp_k = torch.cat([exp[keep], exp[~keep].sum()[None]]).double()
     exp_k = exp_k * obs_k.sum() / exp_k.sum()
     assert chisquare(obs_k.numpy(), exp_k.numpy()).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["lookup", "hybrid"])
+def test_cross_request_lookup_is_exact_and_copies_from_earlier_responses(target, kind):
+    """One engine serves the same random (non-repeating) prompts twice with the history on: the second pass
+    copies the first pass's responses (accepted from the history), and every output stays greedy-exact."""
+    look = LookupConfig(min_n=2, max_n=3, k=5, history_tokens=10_000)
+    lookup = LookupDrafter(look)
+    drafter = lookup if kind == "lookup" else HybridDrafter(LMDrafter(noisy_copy(target, noise=0.4)), lookup)
+    cfg = CONFIGS["chain"].model_copy(update={"lookup": look})
+    engine = SpeculativeEngine(TargetRunner(target), drafter, cfg)
+    cases = prompts(6, seed=3)[::2]  # the non-repeating half
+    check_exact(engine, target, cases)
+    first = lookup.history_accepted
+    taus = [engine.generate(p).stats.tau for p in cases]
+    check_exact(engine, target, cases)
+    assert lookup.history_accepted > first and min(taus) > 2.0, (first, lookup.history_accepted, taus)

@@ -6,7 +6,7 @@ import random
 import torch
 
 from speculative.decode.config import DecodeConfig, LookupConfig
-from speculative.decode.lookup import LookupDrafter, NgramIndex
+from speculative.decode.lookup import HistoryIndex, LookupDrafter, NgramIndex
 from speculative.decode.tree import LOOKUP
 
 
@@ -97,3 +97,63 @@ def test_confidence_cutoff_and_budget_shorten_the_lookup_chain():
     # what is learnt is measured against the verified (cut) chain: 1 accepted of 1 tested
     d.sync(torch.tensor([7, 1, 2]), None, 7)
     assert math.isclose(d.rate(1), (1 + 0.5) / (1 + 1))
+
+
+def naive_history(seqs: list[list[int]], context: list[int], min_n: int, max_n: int, k: int) -> tuple[int, list[int]]:
+    """Reference: longest n first, the latest stored response first, the latest occurrence in it first; the
+    occurrence must be followed by at least one token."""
+    for n in range(min(max_n, len(context)), min_n - 1, -1):
+        suffix = context[-n:]
+        for seq in reversed(seqs):
+            for end in range(len(seq) - 2, n - 2, -1):
+                if seq[end + 1 - n: end + 1] == suffix:
+                    return n, seq[end + 1: end + 1 + k]
+    return 0, []
+
+
+def test_history_index_equals_naive_search_and_drops_the_oldest_responses():
+    rng = random.Random(1)
+    hits = checked = 0
+    for trial in range(40):
+        min_n = rng.randint(1, 3)
+        max_n = rng.randint(min_n, 5)
+        k = rng.randint(1, 6)
+        cap = rng.choice([10, 40, 10_000])
+        hist, kept = HistoryIndex(min_n, max_n, cap), []
+        for _ in range(rng.randint(1, 12)):
+            resp = [rng.randrange(4) for _ in range(rng.randint(0, 15))]
+            hist.add(resp)
+            if len(resp[-cap:]) >= 2:
+                kept.append(resp[-cap:])
+            if sum(map(len, kept)) > cap:  # the oldest go until at most half the budget is left (one always stays)
+                while sum(map(len, kept)) > cap // 2 and len(kept) > 1:
+                    kept.pop(0)
+            assert hist.seqs == kept and hist.size == sum(map(len, kept)) <= max(cap, len(kept[-1]) if kept else 0)
+            context = [rng.randrange(4) for _ in range(rng.randint(1, 6))]
+            got, want = hist.propose(context, k), naive_history(kept, context, min_n, max_n, k)
+            assert got == want, (trial, kept, context)
+            checked += 1
+            hits += bool(want[1])
+    assert 0 < hits < checked
+
+
+def test_drafter_falls_back_to_earlier_responses_and_keeps_them_across_requests():
+    cfg = LookupConfig(min_n=2, max_n=3, k=4, history_tokens=100)
+    d = LookupDrafter(cfg)
+    d.sync(torch.tensor([1, 2, 3, 4]), None, 0)
+    d.finish([4, 5, 6, 7, 8, 9])  # request 1's response
+    d.reset()  # request 2: its own text has no repeat, the history has [5, 6]
+    d.sync(torch.tensor([9, 9, 1, 5, 6]), None, 0)
+    key, chain, scores = d.propose()
+    assert (key, chain) == (-2, [7, 8, 9])
+    tree = d.draft_tree(6, None, DecodeConfig(mode="chain", depth=1))
+    assert tree.tokens.tolist() == [6, 7, 8, 9] and tree.sources == [0] + [LOOKUP] * 3
+    d.sync(torch.tensor([6, 7, 8, 1]), None, 4)  # 7, 8 accepted, 1 from the target
+    assert d.history_accepted == 2 and math.isclose(d.rate(-2), (2 + 0.6 * 2) / (3 + 2))
+    assert d.rate(2) == 0.6  # own-text matches keep their own statistics
+    d.sync(torch.tensor([1, 5, 6]), None, 7)  # the request's own [1, 5, 6] (followed by 7 earlier) wins now
+    assert d.propose()[:2] == (3, [7, 8, 1, 5])
+    off = LookupDrafter(LookupConfig(min_n=2, max_n=3, k=4))
+    off.finish([4, 5, 6, 7])
+    off.sync(torch.tensor([9, 5, 6]), None, 0)
+    assert off.history is None and off.propose()[:2] == (0, [])
