@@ -26,13 +26,17 @@ def naive_propose(tokens: list[int], min_n: int, max_n: int, k: int) -> tuple[in
     return 0, []
 
 
+def draw_sizes(rng: random.Random, max_k: int) -> tuple[int, int, int]:
+    """Random (min_n, max_n, k) for the randomised index checks."""
+    min_n = rng.randint(1, 3)
+    return min_n, rng.randint(min_n, 5), rng.randint(1, max_k)
+
+
 def test_index_equals_naive_search_on_random_streams():
     rng = random.Random(0)
     checked = hits = 0
     for trial in range(60):
-        min_n = rng.randint(1, 3)
-        max_n = rng.randint(min_n, 5)
-        k = rng.randint(1, 7)
+        min_n, max_n, k = draw_sizes(rng, 7)
         vocab = rng.randint(2, 6)  # small vocabularies: many matches, overlapping and periodic ones
         index, tokens = NgramIndex(min_n, max_n), []
         for _ in range(rng.randint(1, 25)):
@@ -115,9 +119,7 @@ def test_history_index_equals_naive_search_and_drops_the_oldest_responses():
     rng = random.Random(1)
     hits = checked = 0
     for trial in range(40):
-        min_n = rng.randint(1, 3)
-        max_n = rng.randint(min_n, 5)
-        k = rng.randint(1, 6)
+        min_n, max_n, k = draw_sizes(rng, 6)
         cap = rng.choice([10, 40, 10_000])
         hist, kept = HistoryIndex(min_n, max_n, cap), []
         for _ in range(rng.randint(1, 12)):
