@@ -159,14 +159,10 @@ class Evidence:
             out["card_bm25"], out["card_dense"] = card_scored(self.index, query, self.candidates)
         return {s: r for s, r in out.items() if s in need}
 
-    def rankings(self, query: Query) -> dict[str, list[str]]:
-        """Each voter's ranked doc ids."""
-        return {s: [d for d, _ in r] for s, r in self.scored(query).items()}
-
     def weights(self, scored: dict[str, list[tuple[str, float]]]) -> tuple[dict[str, float], float]:
         """(voter -> weight, lexical trust): trust scales the lexical voters."""
-        ids = {s: [d for d, _ in r] for s, r in scored.items()}
-        trust = lexical_trust(ids.get("bm25", []), ids.get("dense", []), self.cfg, bm25_margin(scored.get("bm25", [])))
+        bm25, dense = scored.get("bm25", []), scored.get("dense", [])
+        trust = lexical_trust([d for d, _ in bm25], [d for d, _ in dense], self.cfg, bm25_margin(bm25))
         return {s: w * (trust if s in LEXICAL else 1.0) for s, w in self.cfg.voters.items()
                 if w > 0 and s in scored}, trust
 
