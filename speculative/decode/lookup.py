@@ -21,11 +21,20 @@ shorten drafts through `min_draft_prob` or a tree budget; exactness never depend
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 
 import torch
 
 from speculative.decode.config import DecodeConfig, LookupConfig
 from speculative.decode.tree import LOOKUP, DraftTree, chain_nodes, merge_chain, prune_tree
+
+
+def ngrams_ending(toks: list[int], ends: range, sizes: Iterable[int]) -> Iterator[tuple[int, tuple[int, ...], int]]:
+    """(n, the n-gram, its end index) for every end in `ends` and every n in `sizes` that fits, in order."""
+    for end in ends:
+        for n in sizes:
+            if end + 1 >= n:
+                yield n, tuple(toks[end + 1 - n: end + 1]), end
 
 
 class NgramIndex:
@@ -48,11 +57,9 @@ class NgramIndex:
             self._indexed = 0
 
     def _catch_up(self) -> None:
-        toks, last = self.tokens, len(self.tokens) - 1
-        for end in range(self._indexed, last):
-            for n, table in self._last_end.items():
-                if end + 1 >= n:
-                    table[tuple(toks[end + 1 - n: end + 1])] = end
+        last = len(self.tokens) - 1
+        for n, gram, end in ngrams_ending(self.tokens, range(self._indexed, last), self._last_end):
+            self._last_end[n][gram] = end
         self._indexed = max(self._indexed, last)
 
     def match(self) -> tuple[int, int] | None:
@@ -106,10 +113,9 @@ class HistoryIndex:
 
     def _index(self, sid: int) -> None:
         toks = self.seqs[sid]
-        for end in range(len(toks) - 1):  # an n-gram ending at the last token has nothing to propose
-            for n, table in self._last.items():
-                if end + 1 >= n:
-                    table[tuple(toks[end + 1 - n: end + 1])] = (sid, end)
+        # an n-gram ending at the last token has nothing to propose
+        for n, gram, end in ngrams_ending(toks, range(len(toks) - 1), self._last):
+            self._last[n][gram] = (sid, end)
 
     def propose(self, context: list[int], k: int) -> tuple[int, list[int]]:
         """(matched n, up to k tokens that followed the most recent earlier occurrence of the context's last
