@@ -1,4 +1,4 @@
-// y[M, N] = x[M, K] @ w[N, K]^T for a few rows (M <= 8), fp32 x and output, inference only; and the SwiGLU
+// y[M, N] = x[M, K] @ w[N, K]^T for a few rows (M <= 16), fp32 x and output, inference only; and the SwiGLU
 // variant y[M, I] = silu(x @ gate^T) * (x @ up^T) with w = [gate; up] ([2I, K]), which a Llama MLP runs per
 // token. Weights are fp32 or bf16: a bf16 weight is widened to fp32 exactly (a 16-bit shift) and everything
 // is accumulated in fp32, so a bf16 checkpoint (the shipped EAGLE-3 draft) runs at its own values while half
@@ -8,9 +8,12 @@
 // call, and at such small M the packing costs more than the math: on the 2-core AVX2 box a SmolLM2 forward
 // over 2..8 tokens takes ~1.5x a 1-token (GEMV) forward (speculative/evaluate/profile.py). This kernel is a
 // GEMV that streams each weight row from memory once and dots it with all M rows of x (kept in L1), so
-// its cost stays close to the memory traffic of one GEMV for every M <= 8.
+// its cost stays close to the memory traffic of one GEMV for every M <= 8. Draft trees of 9..16 nodes used to
+// fall back to the GEMM at 2.3-2.7x a 1-token forward (its packing again); here M = 16 does 16 FMAs per weight
+// vector, about what 2 AVX2 cores can do while the weights stream, so it stays well below that.
 // Register blocking (AVX2 has 16 ymm registers): NB weight rows are dotted at once with a pass of P rows of x
-// (M > 4 runs passes of 3 over the same NB = 4 rows, the later ones from L1). The x vectors are loaded once
+// (M > 4 runs passes of at most 3 over the same NB = 4 rows, the later ones from L1; the rows are spread
+// evenly, 7 = 3 + 2 + 2 rather than 3 + 3 + 1, because a 1-row pass has only NB FMA chains). The x vectors are loaded once
 // per pass and reused NB times, so loads per FMA are (NB + P) / (NB * P) <= 0.75 for M >= 2 (one row at a
 // time at M = 8 it was 9/8: load-bound at ~6 weight bytes/cycle), and NB * P >= 8 independent FMA chains
 // hide the FMA latency (at M = 1 a single row would be one dependent chain).
@@ -19,7 +22,9 @@
 #include <immintrin.h>
 #include <torch/library.h>
 
+#include <array>
 #include <cmath>
+#include <utility>
 
 #include "vec_sum.h"
 
@@ -68,15 +73,24 @@ __attribute__((always_inline)) inline void dot_block(const float* x, const W* co
     }
 }
 
-constexpr int pass_rows(int M) { return M <= 4 ? M : 3; }  // rows of x per pass (M > 4: passes of 3)
+constexpr int kMaxRows = 16;
+
+// Rows of x in the pass that starts at row DONE: all of them for M <= 4, else passes of at most 3 rows with
+// the remaining rows spread evenly over the passes still to run.
+constexpr int pass_rows(int M, int DONE = 0) {
+  if (M <= 4) return M;
+  const int left = M - DONE, passes = (left + 2) / 3;
+  return (left + passes - 1) / passes;
+}
 constexpr int block_rows(int M) {  // NB: NB * P accumulators + P x vectors + 1 weight vector <= 16 registers
-  return pass_rows(M) == 1 ? 8 : pass_rows(M) <= 3 ? 4 : 2;
+  return M == 1 ? 8 : M == 4 ? 2 : 4;
 }
 
-// out[j * M + m] = <w[j], x[m]> for all M rows of x, in passes of pass_rows(M) over the same NB weight rows.
+// out[j * M + m] = <w[j], x[m]> for all M rows of x, in passes of pass_rows(M, .) over the same NB weight rows.
 template <int M, int NB, int DONE = 0, typename W>
 inline void dots(const float* x, const W* const* w, int64_t K, float* out) {
-  constexpr int P = pass_rows(M) < M - DONE ? pass_rows(M) : M - DONE;
+  constexpr int P = pass_rows(M, DONE);
+  static_assert(P >= 1 && NB * P + P + 1 <= 16, "register budget");
   dot_block<P, NB>(x + DONE * K, w, K, out + DONE, M);
   if constexpr (DONE + P < M) dots<M, NB, DONE + P>(x, w, K, out);
 }
@@ -126,17 +140,26 @@ void swiglu_rows(const float* x, const void* wv, float* y, int64_t I, int64_t K,
 }
 
 using RowsFn = void (*)(const float*, const void*, float*, int64_t, int64_t, int64_t, int64_t);
+
+// kernel tables indexed by M - 1, for M = 1..kMaxRows
+template <typename W, int... I>
+constexpr std::array<RowsFn, sizeof...(I)> linear_table(std::integer_sequence<int, I...>) {
+  return {linear_rows<I + 1, W>...};
+}
+template <typename W, int... I>
+constexpr std::array<RowsFn, sizeof...(I)> swiglu_table(std::integer_sequence<int, I...>) {
+  return {swiglu_rows<I + 1, W>...};
+}
 template <typename W>
-constexpr RowsFn kLinear[8] = {linear_rows<1, W>, linear_rows<2, W>, linear_rows<3, W>, linear_rows<4, W>,
-                               linear_rows<5, W>, linear_rows<6, W>, linear_rows<7, W>, linear_rows<8, W>};
+constexpr auto kLinear = linear_table<W>(std::make_integer_sequence<int, kMaxRows>{});
 template <typename W>
-constexpr RowsFn kSwiglu[8] = {swiglu_rows<1, W>, swiglu_rows<2, W>, swiglu_rows<3, W>, swiglu_rows<4, W>,
-                               swiglu_rows<5, W>, swiglu_rows<6, W>, swiglu_rows<7, W>, swiglu_rows<8, W>};
+constexpr auto kSwiglu = swiglu_table<W>(std::make_integer_sequence<int, kMaxRows>{});
 
 // Runs fn over output columns [0, cols) in parallel; returns y [M, cols].
 // fns: the float32-weight table, bf16_fns: the bf16-weight one.
-at::Tensor run(const char* name, const at::Tensor& x, const at::Tensor& weight, int64_t cols, RowsFn const* fns,
-               RowsFn const* bf16_fns) {
+using RowsTable = std::array<RowsFn, kMaxRows>;
+at::Tensor run(const char* name, const at::Tensor& x, const at::Tensor& weight, int64_t cols, const RowsTable& fns,
+               const RowsTable& bf16_fns) {
   TORCH_CHECK(x.dim() == 2 && weight.dim() == 2, name, ": x [M, K] and weight [N, K] must be 2-D");
   const bool bf16 = weight.scalar_type() == at::kBFloat16;
   TORCH_CHECK(x.scalar_type() == at::kFloat && (weight.scalar_type() == at::kFloat || bf16),
@@ -144,7 +167,7 @@ at::Tensor run(const char* name, const at::Tensor& x, const at::Tensor& weight, 
               weight.scalar_type(), ")");
   const int64_t M = x.size(0), K = x.size(1);
   TORCH_CHECK(weight.size(1) == K, name, ": x has K=", K, " but weight has ", weight.size(1));
-  TORCH_CHECK(M >= 1 && M <= 8, name, ": 1 <= M <= 8 rows, got ", M);
+  TORCH_CHECK(M >= 1 && M <= kMaxRows, name, ": 1 <= M <= ", kMaxRows, " rows, got ", M);
   const at::Tensor xc = x.contiguous(), wc = weight.contiguous();
   at::Tensor y = at::empty({M, cols}, x.options());
   const float* xp = xc.data_ptr<float>();

@@ -25,7 +25,7 @@ class HFBackend(LLMBackend):
     def __init__(self, model: Any = "smollm2-135m-instruct", tokenizer: Any = None, *, device: Any = None,
                  dtype: Any = None, batch_size: int = 8, small_m_kernel: bool | None = None):
         """`small_m_kernel`: route the model's linears through runtime.ops' small-M kernel (decode steps of
-        <= 8 rows on fp32 CPU; same outputs within fp32 rounding, see runtime/ops/README.md). None = only for
+        <= 16 rows on fp32 CPU; same outputs within fp32 rounding, see runtime/ops/README.md). None = only for
         a model this backend loads itself (routing patches the model's nn.Linear modules in place)."""
         from runtime.assets import load_model, load_tokenizer
 

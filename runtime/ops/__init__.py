@@ -143,7 +143,7 @@ def rmsnorm_residual(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tens
     return rmsnorm_residual_reference(x, residual, weight, eps)
 
 
-SMALL_M_MAX = 8  # rows the small-M kernel handles; larger inputs go to the regular GEMM
+SMALL_M_MAX = 16  # rows the small-M kernel handles (csrc kMaxRows); larger inputs go to the regular GEMM
 
 
 def _small_m_rows(x: torch.Tensor, weight: torch.Tensor) -> int:

@@ -29,7 +29,7 @@ def test_dispatch_uses_the_kernel_only_where_it_applies(monkeypatch):
     with torch.inference_mode():
         y = ops.small_m_linear(torch.randn(2, 3, 24), w, b)  # 6 rows, leading dims kept, bias added
         assert y.shape == (2, 3, 16) and calls == [(6, 24)]
-        ops.small_m_linear(torch.randn(9, 24), w)  # more rows than the kernel takes -> F.linear
+        ops.small_m_linear(torch.randn(ops.SMALL_M_MAX + 1, 24), w)  # more rows than the kernel takes -> F.linear
         ops.small_m_linear(torch.randn(2, 24, dtype=torch.float64), w.double())  # not fp32 -> F.linear
     x = torch.randn(2, 24, requires_grad=True)
     out = ops.small_m_linear(x, w)  # autograd needed -> F.linear, so gradients flow
@@ -100,3 +100,12 @@ def test_bf16_weights_need_float32_inputs():
     require_impl("cpu")
     with pytest.raises(RuntimeError, match="float32 x"):
         torch.ops.llmsys.small_m_linear(torch.randn(2, 8, dtype=torch.float64), torch.randn(4, 8).to(torch.bfloat16))
+
+
+def test_kernel_rejects_more_rows_than_it_has_tables_for():
+    """The wrappers route M > SMALL_M_MAX to torch; the op itself refuses it (the C++ tables stop at kMaxRows)."""
+    require_impl("cpu")
+    w = torch.randn(4, 8)
+    torch.ops.llmsys.small_m_linear(torch.randn(ops.SMALL_M_MAX, 8), w)  # the largest size it takes
+    with pytest.raises(RuntimeError, match=f"1 <= M <= {ops.SMALL_M_MAX} rows"):
+        torch.ops.llmsys.small_m_linear(torch.randn(ops.SMALL_M_MAX + 1, 8), w)
