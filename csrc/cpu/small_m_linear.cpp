@@ -11,155 +11,68 @@
 // its cost stays close to the memory traffic of one GEMV for every M <= 8. Draft trees of 9..16 nodes used to
 // fall back to the GEMM at 2.3-2.7x a 1-token forward (its packing again); here M = 16 does 16 FMAs per weight
 // vector, about what 2 AVX2 cores can do while the weights stream, so it stays well below that.
-// Register blocking (AVX2 has 16 ymm registers): NB weight rows are dotted at once with a pass of P rows of x
-// (M > 4 runs passes of at most 3 over the same NB = 4 rows, the later ones from L1; the rows are spread
-// evenly, 7 = 3 + 2 + 2 rather than 3 + 3 + 1, because a 1-row pass has only NB FMA chains). The x vectors are loaded once
-// per pass and reused NB times, so loads per FMA are (NB + P) / (NB * P) <= 0.75 for M >= 2 (one row at a
-// time at M = 8 it was 9/8: load-bound at ~6 weight bytes/cycle), and NB * P >= 8 independent FMA chains
-// hide the FMA latency (at M = 1 a single row would be one dependent chain).
+// The blocking is in small_m_kernels.h, written once over the vector ISA. This file holds the AVX2 instance
+// (16 ymm registers: passes of <= 3 rows over NB = 4 weight rows, loads per FMA <= 0.75 for M >= 2; one row at
+// a time at M = 8 it was 9/8, load-bound at ~6 weight bytes/cycle) and the op, which runs the AVX-512 instance
+// (small_m_linear_avx512.cpp: 32 zmm, 16 lanes) where the CPU has it: from about 8 rows on the kernel is bound
+// by FMA throughput rather than by the weight stream, and twice the lanes halve that part.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 #include <torch/library.h>
 
-#include <array>
-#include <cmath>
-#include <utility>
+#include <cstdlib>
+#include <string>
 
+#include "small_m_kernels.h"
 #include "vec_sum.h"
 
 namespace llmsys {
+namespace small_m {
 namespace {
 
-inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-inline __m256 load8(const at::BFloat16* p) {  // bf16 -> fp32 is the bf16 bits in the high half of a float
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-// out[j * stride + m] = <w[j], x[m]> for NB weight rows w[j] (K floats each) and P rows of x (row stride K).
-template <int P, int NB, typename W>
-__attribute__((always_inline)) inline void dot_block(const float* x, const W* const* w, int64_t K,
-                                                     float* out, int64_t stride) {
-  constexpr int A = NB * P;
-  __m256 acc[NB][P];
-  for (int j = 0; j < NB; ++j)
-    for (int m = 0; m < P; ++m) acc[j][m] = _mm256_setzero_ps();
-  int64_t k = 0;
-  for (; k + 8 <= K; k += 8) {
-    __m256 xv[P];
-    for (int m = 0; m < P; ++m) {
-      xv[m] = _mm256_loadu_ps(x + m * K + k);
-      asm("" : "+x"(xv[m]));  // keep it in a register: GCC would re-load it as an FMA memory operand per row
-    }
-    for (int j = 0; j < NB; ++j) {
-      // the next block's rows follow these in memory: ask for them while this block computes (at M > 2 the
-      // block is compute-bound long enough for the hardware prefetcher alone to fall behind)
-      if ((k & 15) == 0) _mm_prefetch(reinterpret_cast<const char*>(w[j] + k + NB * K), _MM_HINT_T0);
-      const __m256 wv = load8(w[j] + k);
-      for (int m = 0; m < P; ++m) acc[j][m] = _mm256_fmadd_ps(wv, xv[m], acc[j][m]);
-    }
+struct Avx2 {
+  using V = __m256;
+  static constexpr int kLanes = 8, kRegs = 16;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V load(const uint16_t* p) {  // bf16 -> fp32 is the bf16 bits in the high half of a float
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
-  float sums[A];
-  const __m256* flat = &acc[0][0];
-  int a = 0;
-  for (; a + 8 <= A; a += 8) _mm256_storeu_ps(sums + a, hsum8(flat + a));
-  for (; a < A; ++a) sums[a] = hsum(flat[a]);
-  for (int j = 0; j < NB; ++j)
-    for (int m = 0; m < P; ++m) {
-      float tot = sums[j * P + m];
-      for (int64_t t = k; t < K; ++t) tot += static_cast<float>(w[j][t]) * x[m * K + t];
-      out[j * stride + m] = tot;
-    }
-}
-
-constexpr int kMaxRows = 16;
-
-// Rows of x in the pass that starts at row DONE: all of them for M <= 4, else passes of at most 3 rows with
-// the remaining rows spread evenly over the passes still to run.
-constexpr int pass_rows(int M, int DONE = 0) {
-  if (M <= 4) return M;
-  const int left = M - DONE, passes = (left + 2) / 3;
-  return (left + passes - 1) / passes;
-}
-constexpr int block_rows(int M) {  // NB: NB * P accumulators + P x vectors + 1 weight vector <= 16 registers
-  return M == 1 ? 8 : M == 4 ? 2 : 4;
-}
-
-// out[j * M + m] = <w[j], x[m]> for all M rows of x, in passes of pass_rows(M, .) over the same NB weight rows.
-template <int M, int NB, int DONE = 0, typename W>
-inline void dots(const float* x, const W* const* w, int64_t K, float* out) {
-  constexpr int P = pass_rows(M, DONE);
-  static_assert(P >= 1 && NB * P + P + 1 <= 16, "register budget");
-  dot_block<P, NB>(x + DONE * K, w, K, out + DONE, M);
-  if constexpr (DONE + P < M) dots<M, NB, DONE + P>(x, w, K, out);
-}
-
-// Plain linear: weight rows [begin, end) (w points at W elements).
-template <int M, typename W>
-void linear_rows(const float* x, const void* wv, float* y, int64_t N, int64_t K, int64_t begin, int64_t end) {
-  const W* w = static_cast<const W*>(wv);
-  constexpr int NB = block_rows(M);
-  float out[NB * M];
-  int64_t n = begin;
-  for (; n + NB <= end; n += NB) {
-    const W* rows[NB];
-    for (int j = 0; j < NB; ++j) rows[j] = w + (n + j) * K;
-    dots<M, NB>(x, rows, K, out);
-    for (int j = 0; j < NB; ++j)
-      for (int m = 0; m < M; ++m) y[m * N + n + j] = out[j * M + m];
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static void reduce(const V* a, int n, float* out) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, hsum8(a + i));
+    for (; i < n; ++i) out[i] = hsum(a[i]);
   }
-  for (; n < end; ++n) {
-    const W* row = w + n * K;
-    dots<M, 1>(x, &row, K, out);
-    for (int m = 0; m < M; ++m) y[m * N + n] = out[m];
+};
+
+}  // namespace
+
+const Tables& avx2_tables() {
+  static const Tables tables = Rows<Avx2>::make(std::make_integer_sequence<int, kMaxRows>{});
+  return tables;
+}
+
+namespace {
+
+// The ISA the ops run: AVX-512 where the CPU has it, unless LLMSYS_SMALL_M_ISA=avx2 (or small_m_isa("avx2")).
+const Tables* g_tables = nullptr;
+
+const Tables& tables() {
+  if (g_tables == nullptr) {
+    const char* env = std::getenv("LLMSYS_SMALL_M_ISA");
+    const bool avx2_only = env != nullptr && std::string(env) == "avx2";
+    g_tables = (!avx2_only && avx512_tables() != nullptr) ? avx512_tables() : &avx2_tables();
   }
+  return *g_tables;
 }
-
-inline float silu_mul(float g, float u) { return g / (1.0f + std::exp(-g)) * u; }
-
-// SwiGLU: output columns [begin, end) of I, each from gate row i and up row I + i (NB is even: NB / 2 pairs).
-template <int M, typename W>
-void swiglu_rows(const float* x, const void* wv, float* y, int64_t I, int64_t K, int64_t begin, int64_t end) {
-  const W* w = static_cast<const W*>(wv);
-  constexpr int NB = block_rows(M), PAIRS = NB / 2;
-  float out[NB * M];
-  int64_t i = begin;
-  for (; i + PAIRS <= end; i += PAIRS) {
-    const W* rows[NB];
-    for (int j = 0; j < PAIRS; ++j) rows[j] = w + (i + j) * K, rows[PAIRS + j] = w + (I + i + j) * K;
-    dots<M, NB>(x, rows, K, out);
-    for (int j = 0; j < PAIRS; ++j)
-      for (int m = 0; m < M; ++m) y[m * I + i + j] = silu_mul(out[j * M + m], out[(PAIRS + j) * M + m]);
-  }
-  for (; i < end; ++i) {
-    const W* rows[2] = {w + i * K, w + (I + i) * K};
-    dots<M, 2>(x, rows, K, out);
-    for (int m = 0; m < M; ++m) y[m * I + i] = silu_mul(out[m], out[M + m]);
-  }
-}
-
-using RowsFn = void (*)(const float*, const void*, float*, int64_t, int64_t, int64_t, int64_t);
-
-// kernel tables indexed by M - 1, for M = 1..kMaxRows
-template <typename W, int... I>
-constexpr std::array<RowsFn, sizeof...(I)> linear_table(std::integer_sequence<int, I...>) {
-  return {linear_rows<I + 1, W>...};
-}
-template <typename W, int... I>
-constexpr std::array<RowsFn, sizeof...(I)> swiglu_table(std::integer_sequence<int, I...>) {
-  return {swiglu_rows<I + 1, W>...};
-}
-template <typename W>
-constexpr auto kLinear = linear_table<W>(std::make_integer_sequence<int, kMaxRows>{});
-template <typename W>
-constexpr auto kSwiglu = swiglu_table<W>(std::make_integer_sequence<int, kMaxRows>{});
 
 // Runs fn over output columns [0, cols) in parallel; returns y [M, cols].
 // fns: the float32-weight table, bf16_fns: the bf16-weight one.
-using RowsTable = std::array<RowsFn, kMaxRows>;
-at::Tensor run(const char* name, const at::Tensor& x, const at::Tensor& weight, int64_t cols, const RowsTable& fns,
-               const RowsTable& bf16_fns) {
+at::Tensor run(const char* name, const at::Tensor& x, const at::Tensor& weight, int64_t cols, const RowsFn* fns,
+               const RowsFn* bf16_fns) {
   TORCH_CHECK(x.dim() == 2 && weight.dim() == 2, name, ": x [M, K] and weight [N, K] must be 2-D");
   const bool bf16 = weight.scalar_type() == at::kBFloat16;
   TORCH_CHECK(x.scalar_type() == at::kFloat && (weight.scalar_type() == at::kFloat || bf16),
@@ -180,18 +93,35 @@ at::Tensor run(const char* name, const at::Tensor& x, const at::Tensor& weight, 
 }
 
 at::Tensor small_m_linear_cpu(const at::Tensor& x, const at::Tensor& weight) {
-  return run("small_m_linear", x, weight, weight.size(0), kLinear<float>, kLinear<at::BFloat16>);
+  return run("small_m_linear", x, weight, weight.size(0), tables().linear_f32, tables().linear_bf16);
 }
 
 at::Tensor small_m_swiglu_cpu(const at::Tensor& x, const at::Tensor& gate_up) {
   TORCH_CHECK(gate_up.dim() == 2 && gate_up.size(0) % 2 == 0, "small_m_swiglu: gate_up must be [2I, K]");
-  return run("small_m_swiglu", x, gate_up, gate_up.size(0) / 2, kSwiglu<float>, kSwiglu<at::BFloat16>);
+  return run("small_m_swiglu", x, gate_up, gate_up.size(0) / 2, tables().swiglu_f32, tables().swiglu_bf16);
 }
 
 }  // namespace
+
+// "" = which ISA runs now; "avx2" / "avx512" = switch to it (tests compare both); "auto" = the best available.
+std::string small_m_isa(const std::string& request) {
+  if (request == "avx2") {
+    g_tables = &avx2_tables();
+  } else if (request == "avx512") {
+    TORCH_CHECK(avx512_tables() != nullptr, "small_m_isa: this CPU has no AVX-512 F/BW/VL");
+    g_tables = avx512_tables();
+  } else if (request == "auto") {
+    g_tables = avx512_tables() != nullptr ? avx512_tables() : &avx2_tables();
+  } else {
+    TORCH_CHECK(request.empty(), "small_m_isa: expected '', 'auto', 'avx2' or 'avx512', got '", request, "'");
+  }
+  return &tables() == &avx2_tables() ? "avx2" : "avx512";
+}
+
+}  // namespace small_m
 }  // namespace llmsys
 
 TORCH_LIBRARY_IMPL(llmsys, CPU, m) {
-  m.impl("small_m_linear", &llmsys::small_m_linear_cpu);
-  m.impl("small_m_swiglu", &llmsys::small_m_swiglu_cpu);
+  m.impl("small_m_linear", &llmsys::small_m::small_m_linear_cpu);
+  m.impl("small_m_swiglu", &llmsys::small_m::small_m_swiglu_cpu);
 }

@@ -166,6 +166,15 @@ def _small_m_available() -> bool:
     return current_impl("cpu") == "cpu" and why_unavailable("cpu") is None
 
 
+def small_m_isa(request: str = "") -> str:
+    """The vector ISA of the small-M kernels: "avx512" where the CPU has AVX-512 F/BW/VL, else "avx2"
+    (`LLMSYS_SMALL_M_ISA=avx2` keeps AVX2). `request` "avx2" / "avx512" / "auto" switches it (tests run both);
+    "" asks. Empty when the CPU library is unavailable."""
+    if not _small_m_available() or not hasattr(torch.ops.llmsys, "small_m_isa"):
+        return ""
+    return torch.ops.llmsys.small_m_isa(request)
+
+
 def small_m_kernel_available() -> bool:
     """The csrc/cpu small-M kernel serves decode_linear / decode_swiglu (also with bf16 weights)."""
     return _small_m_available()

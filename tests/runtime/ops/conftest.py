@@ -36,3 +36,18 @@ def make_case(n: int, h: int, v: int, dtype=torch.float64, seed: int = 0, zero_r
     for r in zero_rows:
         probs[r] = 0
     return hidden, weight, probs
+
+
+@pytest.fixture(params=["avx2", "avx512"])
+def small_m_isa(request):
+    """Runs a small-M kernel test once per vector ISA (the AVX-512 one skips where the CPU lacks it), then goes
+    back to the run-time choice."""
+    require_impl("cpu")
+    if not ops.small_m_isa():
+        pytest.skip("the installed runtime._C predates llmsys::small_m_isa (run `make setup`)")
+    try:
+        ops.small_m_isa(request.param)
+    except RuntimeError as err:
+        pytest.skip(str(err).splitlines()[0])
+    yield request.param
+    ops.small_m_isa("auto")

@@ -25,7 +25,7 @@ def _swiglu64(x, gate_up):
 
 @pytest.mark.parametrize("rows", range(1, ops.SMALL_M_MAX + 1))
 @pytest.mark.parametrize("k", [8, 37, 576])
-def test_swiglu_kernel_matches_float64(rows, k):
+def test_swiglu_kernel_matches_float64(rows, k, small_m_isa):
     require_op("small_m_swiglu")
     gen = torch.Generator().manual_seed(rows * 100 + k)
     x, w = torch.randn(rows, k, generator=gen), torch.randn(2 * 67, k, generator=gen) / k ** 0.5  # I = 67: tails

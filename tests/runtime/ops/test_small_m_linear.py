@@ -11,9 +11,8 @@ from tests.runtime.ops.conftest import require_impl
 
 
 @pytest.mark.parametrize("rows", range(1, ops.SMALL_M_MAX + 1))
-@pytest.mark.parametrize("k", [8, 37, 576])  # multiple of the 8-wide vector, a tail only, and SmolLM2's width
-def test_kernel_matches_float64_matmul(rows, k):
-    require_impl("cpu")
+@pytest.mark.parametrize("k", [8, 37, 576])  # a tail only for AVX-512 (16 lanes), tails for both, SmolLM2's width
+def test_kernel_matches_float64_matmul(rows, k, small_m_isa):
     gen = torch.Generator().manual_seed(rows * 1000 + k)
     x, w = torch.randn(rows, k, generator=gen), torch.randn(131, k, generator=gen)
     y = torch.ops.llmsys.small_m_linear(x, w)
@@ -80,9 +79,8 @@ def test_hf_backend_routed_through_the_kernel_keeps_greedy_output(smollm2):
 
 @pytest.mark.parametrize("rows", range(1, ops.SMALL_M_MAX + 1))
 @pytest.mark.parametrize("k", [8, 37, 576])
-def test_bf16_weights_match_float64_matmul_of_their_values(rows, k):
+def test_bf16_weights_match_float64_matmul_of_their_values(rows, k, small_m_isa):
     """bf16 weights are widened exactly and accumulated in fp32: the result is that of their fp32 values."""
-    require_impl("cpu")
     gen = torch.Generator().manual_seed(rows * 7 + k)
     x, w = torch.randn(rows, k, generator=gen), (torch.randn(133, k, generator=gen) / k ** 0.5).to(torch.bfloat16)
     want = (x.double() @ w.double().t()).float()
@@ -109,3 +107,29 @@ def test_kernel_rejects_more_rows_than_it_has_tables_for():
     torch.ops.llmsys.small_m_linear(torch.randn(ops.SMALL_M_MAX, 8), w)  # the largest size it takes
     with pytest.raises(RuntimeError, match=f"1 <= M <= {ops.SMALL_M_MAX} rows"):
         torch.ops.llmsys.small_m_linear(torch.randn(ops.SMALL_M_MAX + 1, 8), w)
+
+
+def test_isa_switch_reports_and_refuses(small_m_isa):
+    assert ops.small_m_isa() == small_m_isa
+    with pytest.raises(RuntimeError, match="expected '', 'auto', 'avx2' or 'avx512'"):
+        ops.small_m_isa("sse")
+    assert ops.small_m_isa() == small_m_isa  # a refused request changes nothing
+
+
+def test_isas_agree_on_a_model_sized_matmul():
+    """Both instances accumulate in fp32 and differ only in the order of additions within a dot product."""
+    require_impl("cpu")
+    try:
+        ops.small_m_isa("avx512")
+    except RuntimeError as err:
+        pytest.skip(str(err).splitlines()[0])
+    try:
+        gen = torch.Generator().manual_seed(3)
+        x, w = torch.randn(11, 1536, generator=gen), torch.randn(576, 1536, generator=gen) / 1536 ** 0.5
+        wide = torch.ops.llmsys.small_m_linear(x, w)
+        ops.small_m_isa("avx2")
+        narrow = torch.ops.llmsys.small_m_linear(x, w)
+    finally:
+        ops.small_m_isa("auto")
+    torch.testing.assert_close(wide, narrow, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(wide, narrow)  # the AVX-512 instance really ran (different summation order)
