@@ -27,7 +27,7 @@ struct Rows {
   using V = typename Isa::V;
   static constexpr int L = Isa::kLanes;
 
-  // rows of x in the pass that starts at row done: one pass when it fits, else passes of at most max_p rows
+  // rows of x in the pass that starts at row done: one pass when it fits, else passes of at most max_pass() rows
   static constexpr int max_pass() { return Isa::kRegs == 16 ? 3 : 4; }
   static constexpr int pass_rows(int M, int done) {
     if (M <= 4) return M;

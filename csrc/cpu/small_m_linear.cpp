@@ -57,7 +57,8 @@ const Tables& avx2_tables() {
 
 namespace {
 
-// The ISA the ops run: AVX-512 where the CPU has it, unless LLMSYS_SMALL_M_ISA=avx2 (or small_m_isa("avx2")).
+// The ISA the ops run; nullptr = decide on the next call: AVX-512 where the CPU has it, unless
+// LLMSYS_SMALL_M_ISA=avx2 (small_m_isa() switches it).
 const Tables* g_tables = nullptr;
 
 const Tables& tables() {
@@ -103,7 +104,8 @@ at::Tensor small_m_swiglu_cpu(const at::Tensor& x, const at::Tensor& gate_up) {
 
 }  // namespace
 
-// "" = which ISA runs now; "avx2" / "avx512" = switch to it (tests compare both); "auto" = the best available.
+// "" = which ISA runs now; "avx2" / "avx512" = switch to it (tests compare both); "auto" = back to the
+// run-time choice of tables().
 std::string small_m_isa(const std::string& request) {
   if (request == "avx2") {
     g_tables = &avx2_tables();
@@ -111,7 +113,7 @@ std::string small_m_isa(const std::string& request) {
     TORCH_CHECK(avx512_tables() != nullptr, "small_m_isa: this CPU has no AVX-512 F/BW/VL");
     g_tables = avx512_tables();
   } else if (request == "auto") {
-    g_tables = avx512_tables() != nullptr ? avx512_tables() : &avx2_tables();
+    g_tables = nullptr;
   } else {
     TORCH_CHECK(request.empty(), "small_m_isa: expected '', 'auto', 'avx2' or 'avx512', got '", request, "'");
   }

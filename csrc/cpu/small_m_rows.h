@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <utility>  // std::integer_sequence (no code)
 
 namespace llmsys {
 namespace small_m {

@@ -168,8 +168,8 @@ def _small_m_available() -> bool:
 
 def small_m_isa(request: str = "") -> str:
     """The vector ISA of the small-M kernels: "avx512" where the CPU has AVX-512 F/BW/VL, else "avx2"
-    (`LLMSYS_SMALL_M_ISA=avx2` keeps AVX2). `request` "avx2" / "avx512" / "auto" switches it (tests run both);
-    "" asks. Empty when the CPU library is unavailable."""
+    (`LLMSYS_SMALL_M_ISA=avx2` keeps AVX2). `request` "avx2" / "avx512" switches it (tests run both), "auto"
+    returns to that run-time choice, "" asks. Empty when the CPU library is unavailable."""
     if not _small_m_available() or not hasattr(torch.ops.llmsys, "small_m_isa"):
         return ""
     return torch.ops.llmsys.small_m_isa(request)
