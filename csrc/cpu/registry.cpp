@@ -16,10 +16,12 @@ TORCH_LIBRARY(llmsys, m) {
   // Fused soft cross-entropy over a vocab, chunked with an online log-sum-exp (csrc/cpu/soft_ce.cpp).
   // loss[n] = psum[n] * lse[n] - sum_v p[n,v] * z[n,v],  z = hidden @ weight.T (never stored whole).
   // Rows with row_mask == 0 are skipped: loss 0, argmax -1, zero gradient.
-  m.def("soft_ce_fwd(Tensor hidden, Tensor weight, Tensor target_probs, Tensor? row_mask, int chunk)"
+  // bf16_gemm: the GEMMs in bf16 (AMX), the row statistics in fp32; float32 inputs only.
+  m.def("soft_ce_fwd(Tensor hidden, Tensor weight, Tensor target_probs, Tensor? row_mask, int chunk,"
+        " bool bf16_gemm=False)"
         " -> (Tensor loss, Tensor lse, Tensor psum, Tensor argmax)");
   m.def("soft_ce_bwd(Tensor grad_loss, Tensor hidden, Tensor weight, Tensor target_probs, Tensor? row_mask,"
-        " Tensor lse, Tensor psum, int chunk) -> (Tensor grad_hidden, Tensor grad_weight)");
+        " Tensor lse, Tensor psum, int chunk, bool bf16_gemm=False) -> (Tensor grad_hidden, Tensor grad_weight)");
   // Same loss with p = softmax(target_hidden @ target_weight.T), both heads chunked (soft_ce_from_target.cpp).
   m.def("soft_ce_from_target_fwd(Tensor hidden, Tensor weight, Tensor target_hidden, Tensor target_weight,"
         " Tensor? row_mask, int chunk) -> (Tensor loss, Tensor lse, Tensor target_lse, Tensor argmax)");

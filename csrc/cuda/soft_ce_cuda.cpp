@@ -36,10 +36,16 @@ at::Tensor active_rows(const at::Tensor& hidden, const std::optional<at::Tensor>
   return row_mask->ne(0).nonzero().view(-1).contiguous();
 }
 
+// bf16_gemm is the CPU op's switch; on CUDA bf16 inputs already run bf16 GEMMs (tensor cores).
+void check_no_bf16_gemm(bool bf16_gemm) {
+  TORCH_CHECK(!bf16_gemm, "soft_ce: bf16_gemm is a CPU option; pass bf16 tensors on CUDA");
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> soft_ce_fwd_cuda(
     const at::Tensor& hidden_in, const at::Tensor& weight_in, const at::Tensor& probs_in,
-    const std::optional<at::Tensor>& row_mask, int64_t chunk) {
+    const std::optional<at::Tensor>& row_mask, int64_t chunk, bool bf16_gemm) {
   check_shapes(hidden_in, weight_in, probs_in, chunk);
+  check_no_bf16_gemm(bf16_gemm);
   const int code = dtype_code(hidden_in);
   c10::cuda::CUDAGuard guard(hidden_in.device());
   const at::Tensor weight = weight_in.contiguous(), probs = probs_in.contiguous();
@@ -75,8 +81,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> soft_ce_fwd_cuda(
 std::tuple<at::Tensor, at::Tensor> soft_ce_bwd_cuda(const at::Tensor& grad_loss, const at::Tensor& hidden_in,
                                                     const at::Tensor& weight_in, const at::Tensor& probs_in,
                                                     const std::optional<at::Tensor>& row_mask, const at::Tensor& lse,
-                                                    const at::Tensor& psum, int64_t chunk) {
+                                                    const at::Tensor& psum, int64_t chunk, bool bf16_gemm) {
   check_shapes(hidden_in, weight_in, probs_in, chunk);
+  check_no_bf16_gemm(bf16_gemm);
   const int code = dtype_code(hidden_in);
   c10::cuda::CUDAGuard guard(hidden_in.device());
   const at::Tensor weight = weight_in.contiguous(), probs = probs_in.contiguous();

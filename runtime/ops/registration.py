@@ -17,21 +17,22 @@ def _stat_dtype(t: torch.Tensor) -> torch.dtype:
 
 
 @torch.library.register_fake(_SOFT_CE_FWD)
-def _soft_ce_fwd_fake(hidden, weight, target_probs, row_mask, chunk):
+def _soft_ce_fwd_fake(hidden, weight, target_probs, row_mask, chunk, bf16_gemm=False):
     n = hidden.shape[0]
     stats = hidden.new_empty(n, dtype=_stat_dtype(hidden))
     return stats, torch.empty_like(stats), torch.empty_like(stats), hidden.new_empty(n, dtype=torch.long)
 
 
 @torch.library.register_fake(_SOFT_CE_BWD)
-def _soft_ce_bwd_fake(grad_loss, hidden, weight, target_probs, row_mask, lse, psum, chunk):
+def _soft_ce_bwd_fake(grad_loss, hidden, weight, target_probs, row_mask, lse, psum, chunk, bf16_gemm=False):
     return torch.empty_like(hidden), torch.empty_like(weight)
 
 
 def _soft_ce_setup(ctx, inputs, output):
-    hidden, weight, target_probs, row_mask, chunk = inputs
+    hidden, weight, target_probs, row_mask, chunk, *rest = inputs
     _, lse, psum, _ = output
     ctx.chunk = chunk
+    ctx.bf16_gemm = bool(rest[0]) if rest else False  # the backward GEMMs run in the forward's precision
     ctx.has_mask = row_mask is not None
     masks = (row_mask,) if row_mask is not None else ()
     ctx.save_for_backward(hidden, weight, target_probs, lse, psum, *masks)
@@ -42,8 +43,8 @@ def _soft_ce_backward(ctx, grad_loss, grad_lse, grad_psum, grad_argmax):
     hidden, weight, target_probs, lse, psum, *masks = ctx.saved_tensors
     row_mask = masks[0] if ctx.has_mask else None
     grad_hidden, grad_weight = torch.ops.llmsys.soft_ce_bwd(
-        grad_loss.contiguous(), hidden, weight, target_probs, row_mask, lse, psum, ctx.chunk)
-    return grad_hidden, grad_weight, None, None, None
+        grad_loss.contiguous(), hidden, weight, target_probs, row_mask, lse, psum, ctx.chunk, ctx.bf16_gemm)
+    return grad_hidden, grad_weight, None, None, None, None
 
 
 torch.library.register_autograd(_SOFT_CE_FWD, _soft_ce_backward, setup_context=_soft_ce_setup)

@@ -120,7 +120,10 @@ def render_conversation(tokenizer: Any, messages: list[dict[str, str]], *, max_l
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
-    """Hash of what rendering depends on: the tokenizer's vocabulary and its chat template (a cache key)."""
+    """Hash of what rendering depends on: the tokenizer's vocabulary and its chat template (a cache key).
+    An object that already carries one (offline shards' StoredTokenizer) gives its own."""
+    if isinstance(getattr(tokenizer, "fingerprint", None), str):
+        return tokenizer.fingerprint
     vocab = sorted(tokenizer.get_vocab().items())
     blob = json.dumps([vocab, getattr(tokenizer, "chat_template", None)], ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

@@ -89,8 +89,10 @@ def cached_tokenize(tokenizer: Any, conversations: list[list[dict[str, str]]], *
     return examples
 
 
-def collate(examples: list[Example], pad_id: int = 0) -> Batch:
+def collate(examples: list[Example], pad_id: int = 0, pad_multiple: int = 1) -> Batch:
+    """Right-pad to the longest example, rounded up to `pad_multiple` positions."""
     t = max(len(e.input_ids) for e in examples)
+    t = -(-t // pad_multiple) * pad_multiple
     ids = torch.full((len(examples), t), pad_id, dtype=torch.int64)
     att = torch.zeros((len(examples), t), dtype=torch.bool)
     loss = torch.zeros((len(examples), t), dtype=torch.bool)
@@ -106,10 +108,13 @@ class BatchSchedule:
     The checkpoint stores only `position`, so a resumed run replays exactly the same batches.
     """
 
-    def __init__(self, examples: list[Example], batch_size: int, seed: int, pad_id: int = 0):
+    def __init__(self, examples: list[Example], batch_size: int, seed: int, pad_id: int = 0, pad_multiple: int = 1):
         if not examples:
             raise ValueError("no training examples (all records were skipped?)")
+        if pad_multiple < 1:
+            raise ValueError(f"pad_multiple must be >= 1, got {pad_multiple}")
         self.examples, self.batch_size, self.seed, self.pad_id = examples, batch_size, seed, pad_id
+        self.pad_multiple = pad_multiple
         self.batches_per_epoch = max(1, len(examples) // batch_size)
 
     def batch(self, position: int) -> Batch:
@@ -117,4 +122,4 @@ class BatchSchedule:
         gen = torch.Generator().manual_seed(self.seed + epoch)
         order = torch.randperm(len(self.examples), generator=gen)
         chosen = order[index * self.batch_size:(index + 1) * self.batch_size]
-        return collate([self.examples[int(i)] for i in chosen], self.pad_id)
+        return collate([self.examples[int(i)] for i in chosen], self.pad_id, self.pad_multiple)

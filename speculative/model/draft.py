@@ -32,15 +32,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import model_validator
 from torch import nn
-from transformers import LlamaConfig
-from transformers.models.llama.modeling_llama import (
-    LlamaMLP,
-    LlamaRMSNorm,
-    LlamaRotaryEmbedding,
-    apply_rotary_pos_emb,
-)
-
 from runtime.config import StrictModel
+from speculative.model.blocks import GatedMLP, RMSNorm, apply_rotary_pos_emb, rotary_embedding
 from speculative.model.masks import ttt_dense_mask, ttt_flex_block_mask
 from speculative.target.layers import resolve_aux_layer_ids
 
@@ -89,8 +82,10 @@ class Eagle3DraftConfig(StrictModel):
                    target_hidden_size=get("hidden_size"), target_num_layers=layers,
                    aux_layer_ids=resolve_aux_layer_ids(layers, aux_layer_ids))
 
-    def llama_config(self) -> LlamaConfig:
-        """A 1-layer LlamaConfig view (for the HF rotary/MLP/norm building blocks)."""
+    def llama_config(self) -> Any:
+        """A 1-layer transformers LlamaConfig view (for rope types our blocks delegate to transformers)."""
+        from transformers import LlamaConfig
+
         return LlamaConfig(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
                            intermediate_size=self.intermediate_size, num_hidden_layers=1,
                            num_attention_heads=self.num_attention_heads, num_key_value_heads=self.num_key_value_heads,
@@ -152,12 +147,11 @@ class DraftAttention(nn.Module):
 class Eagle3Midlayer(nn.Module):
     def __init__(self, cfg: Eagle3DraftConfig):
         super().__init__()
-        lcfg = cfg.llama_config()
-        self.input_layernorm = LlamaRMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps)
-        self.hidden_norm = LlamaRMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps)
+        self.input_layernorm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps)
+        self.hidden_norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps)
         self.self_attn = DraftAttention(cfg)
-        self.post_attention_layernorm = LlamaRMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps)
-        self.mlp = LlamaMLP(lcfg)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps)
+        self.mlp = GatedMLP(cfg.hidden_size, cfg.intermediate_size, cfg.hidden_act)
 
     def attn_input(self, embeds: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.input_layernorm(embeds), self.hidden_norm(hidden)], dim=-1)
@@ -186,9 +180,9 @@ class Eagle3Draft(nn.Module):
         self.embed_tokens.weight.requires_grad_(False)  # the target's embedding, frozen
         self.fc = nn.Linear(3 * config.target_hidden_size, config.hidden_size, bias=False)
         self.midlayer = Eagle3Midlayer(config)
-        self.norm = LlamaRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.norm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.lm_head = nn.Linear(config.hidden_size, config.draft_vocab_size, bias=False)
-        self.rotary = LlamaRotaryEmbedding(config.llama_config())
+        self.rotary = rotary_embedding(config.head_dim, config.rope_parameters, config.llama_config)
         # fixed per-input-channel scale of the fc input (the aux layers' residual streams differ ~10x in
         # RMS); folded into fc.weight at export, so exports keep the unchanged vLLM/SGLang format
         self.register_buffer("aux_scale", torch.ones(3 * config.target_hidden_size))

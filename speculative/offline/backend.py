@@ -4,22 +4,42 @@ Batches are matched to stored sequences by the sha1 of their token ids, so the t
 `BatchSchedule` and its checkpoints work unchanged. The target head is re-applied here, on the draft
 vocab rows only (`restricted_probs`), from the embedding/lm_head tensors of the target checkpoint.
 Each shard is hashed against the manifest the first time it is opened: a damaged shard raises.
+Nothing here imports a transformers model module: the target config is read from its config.json and the
+tokenizer's part in training (vocab-mapping cache key, pad id) comes from the manifest (`StoredTokenizer`),
+so an offline run stays ~250 MB smaller than one that loads the HF tokenizer or AutoConfig.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import torch
 from safetensors import safe_open
-from transformers import AutoConfig
 
 from runtime.assets.models import model_dir
+from speculative.data.chat import tokenizer_fingerprint
 from speculative.data.dataset import Example
 from speculative.offline.shards import CorruptShardError, read_manifest, shard_is_intact
 from speculative.parallel.hf_weights import HFWeights
 from speculative.target.backend import TargetBackend, TargetOutputs, restricted_probs
+
+
+@dataclass(frozen=True)
+class StoredTokenizer:
+    """What draft training reads of the tokenizer, as recorded at prepare time: the fingerprint that keys the
+    vocab-mapping cache (speculative.data.chat.tokenizer_fingerprint) and the pad id."""
+
+    fingerprint: str
+    pad_token_id: int | None
+
+
+def stored_tokenizer_info(tokenizer: Any) -> dict[str, Any]:
+    return {"fingerprint": tokenizer_fingerprint(tokenizer), "pad_token_id": tokenizer.pad_token_id}
 
 
 def sequence_key(input_ids: torch.Tensor) -> str:
@@ -40,7 +60,8 @@ class OfflineTargetBackend(TargetBackend):
         self.manifest = manifest
         self.compute_dtype = compute_dtype
         tdir = model_dir(manifest["target_model"])
-        self.config = AutoConfig.from_pretrained(str(tdir))
+        # config.json as written by transformers (every field the draft derives from is explicit there)
+        self.config = SimpleNamespace(**json.loads((tdir / "config.json").read_text()))
         self.aux_layer_ids = list(manifest["aux_layer_ids"])
         weights = HFWeights(tdir)
         self._embed = weights.get("model.embed_tokens.weight")
@@ -63,6 +84,11 @@ class OfflineTargetBackend(TargetBackend):
                                         "(corrupted or truncated): re-run prepare_hidden_states to rewrite it")
             self._verified.add(index)
         return safe_open(str(self.dir / entry["file"]), "pt")
+
+    def stored_tokenizer(self) -> StoredTokenizer | None:
+        """The tokenizer facts the manifest recorded (None for shards prepared before they were recorded)."""
+        info = self.manifest.get("tokenizer")
+        return StoredTokenizer(**info) if info else None
 
     def examples(self) -> list[Example]:
         """The stored sequences in prepare order (= the online run's example order)."""

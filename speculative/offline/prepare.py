@@ -32,6 +32,7 @@ from runtime.logging import get_logger, progress
 from speculative.data.dataset import Example, collate, tokenize_conversations
 from speculative.data.records import SkipCounter, load_conversations
 from speculative.data.vocab import data_fingerprint
+from speculative.offline.backend import stored_tokenizer_info
 from speculative.offline.config import HiddenStatesConfig
 from speculative.offline.shards import (
     FORMAT_VERSION,
@@ -129,7 +130,7 @@ def prepare_hidden_states(cfg: HiddenStatesConfig, *, target: TargetBackend | No
     manifest = {"version": FORMAT_VERSION, "fingerprint": fingerprint, "target_model": cfg.target.model,
                 "aux_layer_ids": target.aux_layer_ids, "hidden_size": hidden, "storage_dtype": cfg.storage_dtype,
                 "num_sequences": len(examples), "num_tokens": tokens, "num_shards": n_shards,
-                "bytes_per_token": bpt, "skipped": dict(skips),
+                "bytes_per_token": bpt, "skipped": dict(skips), "tokenizer": stored_tokenizer_info(tokenizer),
                 "shards": {k: v for k, v in shards.items() if int(k) < n_shards}}  # past the new end: dropped
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out, manifest)

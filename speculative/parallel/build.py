@@ -17,7 +17,6 @@ from runtime.logging import get_logger
 from speculative.offline.backend import OfflineTargetBackend
 from speculative.parallel.config import DistTrainConfig
 from speculative.parallel.fsdp import FSDPDraftTrainer
-from speculative.parallel.tp_target import ResplitTarget, TPTargetBackend
 from speculative.target.backend import HFTargetBackend, TargetBackend
 from speculative.train.build import assemble_draft, load_examples
 from speculative.train.trainer import DraftTrainer
@@ -32,6 +31,9 @@ def build_target(cfg: DistTrainConfig) -> TargetBackend:
     if cfg.target_kind == "offline":
         return OfflineTargetBackend(cfg.offline_dir)
     if cfg.target_kind == "tp":
+        # imported here: the TP target is built from transformers' Llama blocks, which offline runs skip
+        from speculative.parallel.tp_target import ResplitTarget, TPTargetBackend
+
         init_tensor_parallel(cfg.parallel.tp, seed=cfg.seed)
         return ResplitTarget(TPTargetBackend(cfg.target.model, aux_layer_ids=cfg.target.aux_layer_ids, dtype=dtype,
                                              device=device))
@@ -43,8 +45,10 @@ def build_dist_training(cfg: DistTrainConfig) -> DraftTrainer:
     init_distributed(cfg.parallel.backend)
     set_threads(cfg.threads)
     seed_everything(cfg.seed)
-    tokenizer = load_tokenizer(cfg.target.model)
     target = build_target(cfg)
+    # offline shards carry the tokenizer facts training needs; loading the HF tokenizer would cost ~300 MB
+    stored = target.stored_tokenizer() if isinstance(target, OfflineTargetBackend) else None
+    tokenizer = stored or load_tokenizer(cfg.target.model)
     if isinstance(target, OfflineTargetBackend):
         examples, skipped = target.examples(), target.manifest["skipped"]
     else:

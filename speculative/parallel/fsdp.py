@@ -74,6 +74,9 @@ class FSDPDraftTrainer(DraftTrainer):
         if rank() != 0:
             self.out = self.out / f"rank{rank()}"  # metrics/TensorBoard: rank 0 owns the run folder
 
+    def fused_optimizer(self) -> bool:
+        return False  # the parameters are DTensors: the foreach AdamW is the path FSDP2 documents
+
     def unroll(self, batch: Any, tout: Any) -> Any:
         loss, res = self.root(batch, tout)
         return dataclasses.replace(res, loss=loss)

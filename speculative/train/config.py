@@ -78,6 +78,10 @@ class DraftTrainConfig(StrictModel):
     aux_norm_batches: int = Field(8, ge=0)  # batches to measure the aux layers' RMS for the fixed fc-input scale; 0 = off
     max_steps: int = 500  # optimizer steps
     attn_impl: Literal["auto", "sdpa", "flex"] = "auto"  # auto: flex on CUDA, sdpa on CPU
+    # compute precision of the draft step; weights, gradients and AdamW state stay fp32 in every mode.
+    # auto: bf16 autocast on CUDA, fp32 on CPU. bf16: autocast on CPU too (linears, attention and the soft-CE
+    # GEMMs in bf16): pays on CPUs with AMX-bf16 (~3.5x fp32's GEMM rate), slower than fp32 without it
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
     device: str | None = None
     threads: int | None = None

@@ -162,3 +162,39 @@ def test_cpu_rejects_bad_shapes_with_clear_error():
         torch.ops.llmsys.soft_ce_fwd(hidden, weight, probs[:, :19], None, 8)
     with pytest.raises(RuntimeError, match="chunk must be positive"):
         torch.ops.llmsys.soft_ce_fwd(hidden, weight, probs, None, 0)
+
+
+def test_cpu_bf16_gemms_under_autocast_match_fp32():
+    """Under CPU autocast the op runs its GEMMs in bf16 (rows bucketed to 64 with zero padding) and keeps the
+    row statistics in fp32: loss and gradients stay within bf16 rounding of the fp32 op, masked rows stay 0."""
+    require_impl("cpu")
+    ops.set_impl("cpu")
+    torch.manual_seed(0)
+    n, h, v = 70, 48, 300  # 70 rows: not a multiple of the bucket; vocab not a multiple of the chunk
+    hidden, weight = torch.randn(n, h), torch.randn(v, h) * 0.2
+    probs = torch.softmax(torch.randn(n, v) * 2, -1)
+    mask = torch.rand(n) < 0.7
+    out = {}
+    for autocast in (False, True):
+        hh, ww = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss, argmax = ops.soft_cross_entropy(hh, ww, probs, row_mask=mask, chunk=64)
+        (loss * torch.linspace(0.5, 1.5, n)).sum().backward()
+        out[autocast] = (loss.detach(), argmax, hh.grad, ww.grad)
+    (l32, a32, gh32, gw32), (l16, a16, gh16, gw16) = out[False], out[True]
+    assert l16.dtype == torch.float32 and gh16.dtype == gw16.dtype == torch.float32
+    assert not torch.equal(l16, l32)  # the bf16 path really ran
+    assert torch.allclose(l16, l32, rtol=1e-2, atol=2e-2)
+    assert bool((l16[~mask] == 0).all() and (a16[~mask] == -1).all() and (gh16[~mask] == 0).all())
+    assert (a16[mask] == a32[mask]).float().mean() > 0.9
+    for got, want in ((gh16, gh32), (gw16, gw32)):
+        assert float((got - want).norm() / want.norm()) < 2e-2
+
+
+def test_cpu_bf16_gemm_opcheck_and_refusal_for_float64():
+    require_impl("cpu")
+    hidden, weight, probs = (t.float() for t in make_case(10, 16, 45))
+    args = (hidden.requires_grad_(), weight.requires_grad_(), probs, None, 16, True)
+    torch.library.opcheck(torch.ops.llmsys.soft_ce_fwd.default, args)
+    with pytest.raises(RuntimeError, match="bf16_gemm needs float32"):
+        torch.ops.llmsys.soft_ce_fwd(hidden.double(), weight.double(), probs.double(), None, 16, True)
