@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import model_validator
 from torch import nn
+
 from runtime.config import StrictModel
 from speculative.model.blocks import GatedMLP, RMSNorm, apply_rotary_pos_emb, rotary_embedding
 from speculative.model.masks import ttt_dense_mask, ttt_flex_block_mask
