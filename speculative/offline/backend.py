@@ -103,6 +103,13 @@ class OfflineTargetBackend(TargetBackend):
     def embedding_weight(self) -> torch.Tensor:
         return self._embed
 
+    def store_embedding_as(self, dtype: torch.dtype) -> None:
+        """Keep the frozen embedding / head table in `dtype` (precision=bf16: half of 113 MB for SmolLM2; the
+        head GEMM runs in bf16 under autocast anyway, and the draft's embeddings pass a norm before bf16 GEMMs)."""
+        tied = self._head is self._embed
+        self._embed = self._embed.to(dtype)
+        self._head = self._embed if tied else self._head.to(dtype)
+
     @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, t2d: torch.Tensor) -> TargetOutputs:
         b, t = input_ids.shape
@@ -123,5 +130,5 @@ class OfflineTargetBackend(TargetBackend):
             argmax[row, :n] = f.get_slice("target_argmax")[s:e].long()
         device = input_ids.device
         aux, last = aux.to(device), last.to(device)
-        probs = restricted_probs(last, self._head.to(device, self.compute_dtype), t2d.to(device))
+        probs = restricted_probs(last, self._head.to(device), t2d.to(device))
         return TargetOutputs(aux_hidden=aux, last_hidden=last, target_probs=probs, target_argmax=argmax.to(device))

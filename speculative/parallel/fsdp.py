@@ -50,7 +50,7 @@ class TTTRoot(nn.Module):
 
     def forward(self, batch: Batch, tout: TargetOutputs) -> tuple[torch.Tensor, TTTResult]:
         res = ttt_unroll(self.draft, batch, tout, ttt_length=self.cfg.ttt_length, decay=self.cfg.loss_decay,
-                         attn_impl=self.attn_impl)
+                         attn_impl=self.attn_impl, recompute=self.cfg.recompute_ttt)
         return res.loss, res  # the bare tensor output gets FSDP2's pre-backward hook
 
 

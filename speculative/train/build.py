@@ -52,7 +52,10 @@ def assemble_draft(cfg: DraftTrainConfig, target: TargetBackend, examples: list[
     draft_cfg = Eagle3DraftConfig.from_target(target.config, cfg.data.draft_vocab_size, target.aux_layer_ids,
                                               cfg.draft_intermediate_size)
     seed_everything(cfg.seed)  # the draft init must not depend on how much data loading consumed
-    draft = Eagle3Draft(draft_cfg, embed_weight=target.embedding_weight().float().cpu())
+    if cfg.precision == "bf16" and hasattr(target, "store_embedding_as"):
+        target.store_embedding_as(torch.bfloat16)  # offline: the shared frozen table at half size
+    embed = target.embedding_weight().cpu()
+    draft = Eagle3Draft(draft_cfg, embed_weight=embed if cfg.precision == "bf16" else embed.float())
     draft.set_vocab_mapping(d2t, t2d)
     if cfg.head_init == "target":
         draft.init_head_from_target(*target_output_side(getattr(target, "manifest", {}).get("target_model")

@@ -40,7 +40,7 @@ log = get_logger("speculative.train")
 
 # settings a resumed run may change (applied); any other change is refused by name
 RESUMABLE = ("max_steps", "log_every", "ckpt_every", "keep_ckpts", "tensorboard", "export", "throttle_s", "threads",
-             "device", "attn_impl", "precision", "init_from", "out_dir", "offline_dir", "optim.lr", "optim.warmup_steps",
+             "device", "attn_impl", "precision", "recompute_ttt", "init_from", "out_dir", "offline_dir", "optim.lr", "optim.warmup_steps",
              "optim.min_lr_ratio", "optim.max_grad_norm", "optim.weight_decay", "optim.betas", "loss_decay",
              "val.every", "val.batch_size", "head_init")
 
@@ -153,7 +153,7 @@ class DraftTrainer:
     def unroll(self, batch: Any, tout: Any) -> Any:
         """TTT forward of one micro-batch (a hook: the FSDP2 trainer runs it inside its sharded root)."""
         return ttt_unroll(self.draft, batch, tout, ttt_length=self.cfg.ttt_length, decay=self.cfg.loss_decay,
-                          attn_impl=self.attn_impl)
+                          attn_impl=self.attn_impl, recompute=self.cfg.recompute_ttt)
 
     def train_step(self) -> dict[str, Any]:
         cfg = self.cfg

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from runtime.ops import soft_cross_entropy
 from speculative.data.dataset import Batch
@@ -56,7 +57,9 @@ class TTTResult:
 
 
 def ttt_unroll(draft: Eagle3Draft, batch: Batch, target: TargetOutputs, *, ttt_length: int = 7,
-               decay: float = 0.8, attn_impl: str = "sdpa") -> TTTResult:
+               decay: float = 0.8, attn_impl: str = "sdpa", recompute: bool = False) -> TTTResult:
+    """`recompute`: keep only each step's inputs and recompute its midlayer in backward (activation
+    checkpointing): ~40 MB less per step at 512 tokens for one more midlayer forward per step."""
     ids, real = batch.input_ids, batch.attention_mask
     wanted = batch.attention_mask & batch.loss_mask
     b, t = ids.shape
@@ -77,7 +80,12 @@ def ttt_unroll(draft: Eagle3Draft, batch: Batch, target: TargetOutputs, *, ttt_l
     target_best = target.target_probs.argmax(-1)  # [B, T]: the target's choice on the draft vocab
     for k in range(ttt_length):
         embeds = draft.embed(shift_left(ids, k + 1))
-        prenorm = draft.forward_ttt(embeds, hidden, rows + k, kv_blocks, key_padding=real, attn_impl=attn_impl)
+        if recompute and torch.is_grad_enabled():
+            prenorm, key, value = checkpoint(draft.ttt_step, embeds, hidden, rows + k, tuple(kv_blocks), real,
+                                             attn_impl, use_reentrant=False)
+            kv_blocks.append((key, value))
+        else:
+            prenorm = draft.forward_ttt(embeds, hidden, rows + k, kv_blocks, key_padding=real, attn_impl=attn_impl)
         valid = shift_left(wanted, k + 2, False)
         n = int(valid.sum())
         if n:

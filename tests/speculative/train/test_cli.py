@@ -11,7 +11,7 @@ from runtime.paths import repo_root
 
 CONFIGS = repo_root() / "experiments" / "configs" / "speculative"
 VERB_NAMES = ["regenerate", "prepare", "train", "export", "evaluate", "bundle", "model-card", "profile",
-              "profile-step", "vllm-check", "recipe", "bench-train", "bench-parallel", "demo", "decode-demo"]
+              "profile-step", "vllm-check", "recipe", "bench-train", "bench-specforge", "bench-parallel", "demo", "decode-demo"]
 
 
 def test_help_lists_every_verb(capsys):

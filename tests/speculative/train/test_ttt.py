@@ -132,3 +132,19 @@ def test_restricted_probs_equal_the_softmax_of_the_draft_vocab_rows():
     want = torch.softmax(hidden @ head[t2d].t(), dim=-1)
     torch.testing.assert_close(restricted_probs(hidden, head, t2d), want, rtol=1e-5, atol=1e-6)
     assert restricted_probs(hidden, head, torch.zeros(300, dtype=torch.bool)).shape == (2, 5, 0)  # aux-only calls
+
+
+def test_recomputed_steps_give_the_same_loss_and_gradients():
+    """Activation checkpointing per TTT step (recompute=True) changes memory, not results."""
+    grads = {}
+    for recompute in (False, True):
+        draft, batch, tout = make_inputs(seed=3)
+        res = ttt_unroll(draft, batch, tout, ttt_length=4, recompute=recompute)
+        res.loss.backward()
+        grads[recompute] = (float(res.loss), res.acc, {n: p.grad.clone() for n, p in draft.named_parameters()
+                                                       if p.grad is not None})
+    (l0, a0, g0), (l1, a1, g1) = grads[False], grads[True]
+    assert l0 == l1 and a0 == a1
+    assert g0.keys() == g1.keys() and "midlayer.mlp.up_proj.weight" in g0
+    for name in g0:
+        torch.testing.assert_close(g1[name], g0[name], rtol=0, atol=0)
