@@ -20,7 +20,8 @@ SPECFORGE_HS ?= $(HOME)/.cache/llmsys/speculative/specforge-hs48
 
 bench-speculative-specforge: ## offline training at SpecForge's CPU config (ttt 7, vocab 32k, len 512, batch 1): tok/s + peak RSS per precision (~6 min)
 	$(PY) -m speculative prepare --config experiments/configs/speculative/offline_smollm2.yaml data.limit=48 out_dir=$(SPECFORGE_HS)
-	$(PY) -m speculative bench-specforge offline_dir=$(SPECFORGE_HS) out=experiments/results/speculative_train_specforge.json $(ARGS)
+	$(PY) -m speculative bench-specforge offline_dir=$(SPECFORGE_HS) train_config=experiments/configs/speculative/offline_train_smollm2.yaml \
+		out=experiments/results/speculative_train_specforge.json $(ARGS)
 
 speculative-demo: ## tiny end-to-end EAGLE-3 run on embedded defaults: data, train, export, reload (~1-2 min)
 	$(PY) -m speculative demo

@@ -6,7 +6,7 @@ our trainer (`python -m speculative train`, offline shards, `max_steps` steps) i
 back; its peak RSS is the child's own (os.wait4's rusage of that pid), tokens/s is the aggregate over steps 3..N (the first
 two warm caches and kernels), from the run's metrics.jsonl. The load average is recorded before and after each.
 
-    python -m speculative bench-specforge offline_dir=/tmp/hs48 out=experiments/results/speculative_train_specforge.json
+    python -m speculative bench-specforge offline_dir=DIR train_config=YAML out=RESULTS.json
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ DEFAULT_VARIANTS = {
 
 class BenchSpecForgeConfig(StrictModel):
     offline_dir: str  # prepared shards (`python -m speculative prepare ... data.limit=48 out_dir=DIR`)
-    train_config: str = "experiments/configs/speculative/offline_train_smollm2.yaml"
+    train_config: str  # the offline DraftTrainConfig YAML (the make target passes offline_train_smollm2.yaml)
     max_steps: int = 24
     threads: int = 2
     variants: dict[str, list[str]] = DEFAULT_VARIANTS
     extra: list[str] = []  # overrides for every variant
-    out: str = "speculative_train_specforge.json"
+    out: str = "speculative_train_specforge.json"  # the result JSON's path
 
 
 def specforge_overrides(cfg: BenchSpecForgeConfig, run_dir: str) -> list[str]:
@@ -84,7 +84,7 @@ def run_variant(cfg: BenchSpecForgeConfig, overrides: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_cli(BenchSpecForgeConfig, argv, description=__doc__.splitlines()[0],
-                          example="offline_dir=/tmp/hs48")
+                          example="offline_dir=/tmp/hs48 train_config=offline_train.yaml")
     results = {}
     for name, overrides in cfg.variants.items():
         res = results[name] = run_variant(cfg, overrides)

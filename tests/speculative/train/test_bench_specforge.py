@@ -22,6 +22,6 @@ def test_throughput_skips_the_two_warm_up_steps(tmp_path):
 
 
 def test_the_runs_use_specforges_configuration():
-    over = dict(o.split("=", 1) for o in specforge_overrides(BenchSpecForgeConfig(offline_dir="/x"), "/run"))
+    over = dict(o.split("=", 1) for o in specforge_overrides(BenchSpecForgeConfig(offline_dir="/x", train_config="t.yaml"), "/run"))
     assert (over["data.draft_vocab_size"], over["ttt_length"], over["data.max_length"]) == ("32000", "7", "512")
     assert (over["optim.batch_size"], over["optim.grad_accum"], over["threads"]) == ("1", "1", "2")
