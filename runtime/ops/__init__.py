@@ -87,18 +87,16 @@ def _fused_soft_ce(impl, hidden, weight, target_probs, row_mask, chunk):
     want = "cuda" if impl == "cuda" else "cpu"
     if hidden.device.type != want:
         raise ValueError(f"implementation '{impl}' needs {want} tensors, got {hidden.device}")
+    bf16_gemm = False
     if impl == "cpu":
         # Autocast does not reach a custom op; it is read here, as autocast's own ops do.
         bf16_gemm = cpu_autocast_bf16() and hidden.dtype != torch.float64
         if hidden.dtype not in (torch.float32, torch.float64):
             # The CPU kernel computes in fp32/fp64; autograd casts the gradients back.
             hidden, weight, target_probs = hidden.float(), weight.float(), target_probs.float()
-        target_probs = target_probs.to(hidden.dtype)
-        loss, _lse, _psum, argmax = torch.ops.llmsys.soft_ce_fwd(hidden, weight, target_probs, row_mask, chunk,
-                                                                 bf16_gemm)
-        return loss, argmax
     target_probs = target_probs.to(hidden.dtype)
-    loss, _lse, _psum, argmax = torch.ops.llmsys.soft_ce_fwd(hidden, weight, target_probs, row_mask, chunk)
+    loss, _lse, _psum, argmax = torch.ops.llmsys.soft_ce_fwd(hidden, weight, target_probs, row_mask, chunk,
+                                                             bf16_gemm)
     return loss, argmax
 
 

@@ -5,7 +5,8 @@ MLP columns split over TP ranks, `gather_output=False`), o/down are `RowParallel
 (`input_is_parallel=True`, summed with an all-reduce), the embedding is a `VocabParallelEmbedding`.
 Only all-reduce paths are used: megatron's gathers allocate on the CUDA device and fail on CPU, so the
 few gathers needed (head logits, the full embedding) use torch.distributed directly (tp_target.py).
-Norms and rotary embeddings are replicated (HF's own modules, so the numerics match the HF target).
+Norms and rotary embeddings are replicated (speculative.model.blocks: bit-identical to transformers' Llama
+modules, so the numerics match the HF target).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.models.llama.modeling_llama import LlamaRMSNorm, LlamaRotaryEmbedding, apply_rotary_pos_emb
 
+from speculative.model.blocks import RMSNorm, apply_rotary_pos_emb, rotary_embedding
 from speculative.parallel.hf_weights import HFWeights
 
 
@@ -79,9 +80,9 @@ class TPMLP(nn.Module):
 class TPDecoderLayer(nn.Module):
     def __init__(self, hf: Any, mp: Any, tp: int):
         super().__init__()
-        self.input_layernorm = LlamaRMSNorm(hf.hidden_size, eps=hf.rms_norm_eps)
+        self.input_layernorm = RMSNorm(hf.hidden_size, eps=hf.rms_norm_eps)
         self.self_attn = TPAttention(hf, mp, tp)
-        self.post_attention_layernorm = LlamaRMSNorm(hf.hidden_size, eps=hf.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(hf.hidden_size, eps=hf.rms_norm_eps)
         self.mlp = TPMLP(hf, mp)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -108,8 +109,9 @@ class TPLlamaModel(nn.Module):
         self.hf_config, self.tp = hf, tp
         self.embed_tokens = VocabParallelEmbedding(hf.vocab_size, hf.hidden_size, init_method=_no_init, config=mp)
         self.layers = nn.ModuleList(TPDecoderLayer(hf, mp, tp) for _ in range(hf.num_hidden_layers))
-        self.norm = LlamaRMSNorm(hf.hidden_size, eps=hf.rms_norm_eps)
-        self.rotary = LlamaRotaryEmbedding(hf)
+        self.norm = RMSNorm(hf.hidden_size, eps=hf.rms_norm_eps)
+        head_dim = getattr(hf, "head_dim", None) or hf.hidden_size // hf.num_attention_heads
+        self.rotary = rotary_embedding(head_dim, dict(hf.rope_parameters), lambda: hf)
         self.requires_grad_(False)  # the target is frozen
 
     @torch.no_grad()

@@ -73,10 +73,10 @@ def run_variant(cfg: BenchSpecForgeConfig, overrides: list[str]) -> dict:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         err = proc.stderr.read()  # to EOF (the child exits); then reap it ourselves for its own rusage
         _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - start
-        if proc.returncode:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
+        code = os.waitstatus_to_exitcode(status)
+        if code:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({code}):\n{err[-3000:]}")
         out = throughput(Path(run_dir) / "metrics.jsonl")
     return {"overrides": overrides, **out, "peak_rss_gb": usage.ru_maxrss * 1024 / 1e9, "wall_s": wall,
             "load_before": load_before, "load_after": os.getloadavg()}
@@ -97,4 +97,3 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_json(cfg.out, doc)
     print(f"wrote {cfg.out}")
     return 0
-

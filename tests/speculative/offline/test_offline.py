@@ -197,9 +197,13 @@ from speculative.parallel.config import DistTrainConfig
 build_dist_training(build_config(DistTrainConfig, json.loads({json.dumps(json.dumps(cfg, default=str))}))).train()
 print("LOADED", sorted(m for m in sys.modules if m.startswith(("transformers.models", "transformers.generation"))))
 """
+    import os
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    # a fresh single process: no rendezvous settings left in the environment by earlier distributed tests
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "LOADED []" in out.stdout, out.stdout[-2000:]
