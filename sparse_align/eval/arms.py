@@ -1,6 +1,8 @@
 """The arms of the powered evaluation, in run order. Each decoded arm has a SteerConfig, a guide (value
 model, exact teacher, or none) and a seed count; Best-of-N arms decode nothing (they rank another arm's
-samples, by the teacher or by V). random@r runs at SIA@r's REALISED rate, known only after SIA@r ran."""
+samples, by the teacher or by V). random@r runs at SIA@r's REALISED rate, known only after SIA@r ran.
+The pre-registered pairs (SIA and random at `primary_rates`) run first: a long run that is cut short, or
+resumed across sessions, has its primary comparisons before the costlier base pool and dense arms."""
 
 from __future__ import annotations
 
@@ -42,11 +44,15 @@ def plan_arms(cfg: SteerEvalConfig, taus: dict[float, float]) -> list[Arm]:
         return SteerConfig(**{**base, **kw})
 
     s = cfg.seeds
-    arms = [Arm("base", "base", steer(mode="base"), "none", max(s, cfg.bon_pool if cfg.bon_n else 0)),
-            Arm("dense", "dense", steer(mode="dense"), seeds=s)]
-    for r in cfg.sia_rates:
-        arms.append(Arm(f"sia@{rate_name(r)}", "sia", steer(mode="sia", tau=taus[r]), seeds=s, rate=r))
-        arms.append(Arm(f"random@{rate_name(r)}", "random", steer(mode="random", random_rate=r), seeds=s, rate=r))
+
+    def pair(r: float) -> list[Arm]:  # SIA@r, then random at SIA@r's realised rate
+        return [Arm(f"sia@{rate_name(r)}", "sia", steer(mode="sia", tau=taus[r]), seeds=s, rate=r),
+                Arm(f"random@{rate_name(r)}", "random", steer(mode="random", random_rate=r), seeds=s, rate=r)]
+
+    arms = [a for r in cfg.sia_rates if r in cfg.primary_rates for a in pair(r)]
+    arms += [Arm("base", "base", steer(mode="base"), "none", max(s, cfg.bon_pool if cfg.bon_n else 0)),
+             Arm("dense", "dense", steer(mode="dense"), seeds=s)]
+    arms += [a for r in cfg.sia_rates if r not in cfg.primary_rates for a in pair(r)]
     arms.append(Arm("dense-w0", "dense-w0", steer(mode="dense", weight=0.0), "none", s))
     arms += [Arm(f"sia-w0@{rate_name(r)}", "sia-w0", steer(mode="sia", tau=taus[r], weight=0.0), "none", s, r)
              for r in cfg.w0_rates]

@@ -8,6 +8,7 @@ import torch
 
 import sparse_align.eval.powered as powered_mod
 from sparse_align.config import SteerEvalConfig
+from sparse_align.eval.arms import plan_arms
 from sparse_align.eval.paired import ExactGuide, PairedContext
 from sparse_align.eval.powered import PoweredContext, run_powered
 from sparse_align.eval.powered_report import write_powered_report
@@ -38,13 +39,21 @@ def run(tiny_model, tokenizer, tiny_value_model, vowel_reward, cfg):
     return ctx, run_powered(ctx), saved
 
 
+def test_primary_pairs_run_before_base_and_dense(cfg):
+    """A run cut short has its pre-registered comparisons first; the other rates follow base and dense."""
+    one = cfg.model_copy(update={"primary_rates": [0.7]})
+    names = [a.name for a in plan_arms(one, {0.3: 1.0, 0.7: 0.5})]
+    assert names[:6] == ["sia@70%", "random@70%", "base", "dense", "sia@30%", "random@30%"]
+    assert len(names) == len(set(names)) == len(plan_arms(cfg, {0.3: 1.0, 0.7: 0.5}))
+
+
 def test_all_arms_with_paired_grids(run, cfg):
     _, res, saved = run
     arms = res["arms"]
-    assert list(arms) == ["base", "dense", "sia@30%", "random@30%", "sia@70%", "random@70%", "dense-w0", "sia-w0@30%",
+    assert list(arms) == ["sia@30%", "random@30%", "sia@70%", "random@70%", "base", "dense", "dense-w0", "sia-w0@30%",
                           "dense-exact", "sia-exact@30%", "bon-2[teacher]", "sia@30%+bon-2[teacher]", "bon-2[value]",
                           "sia@30%+bon-2[value]"]
-    assert len(saved) == len(arms) + 1 and list(saved[0]["arms"]) == ["base"]  # partial state after every arm + timing
+    assert len(saved) == len(arms) + 1 and list(saved[0]["arms"]) == ["sia@30%"]  # partial state after every arm + timing
     for name, a in arms.items():
         want = 3 if name == "base" else 1 if a["family"] in ("bon", "sia+bon") else 2
         assert len(a["rewards"]) == 3 and all(len(r) == want for r in a["rewards"]), name
@@ -83,13 +92,13 @@ def test_resume_reuses_finished_arms(run, monkeypatch):
     monkeypatch.setattr(powered_mod, "sample_paired", lambda *a, **k: pytest.fail("decoded a finished arm"))
     again = run_powered(PoweredContext(ctx.paired, ctx.calib, ctx.cfg, ctx.scorers, state=state))
     assert again["arms"]["sia@30%"]["rewards"] == res["arms"]["sia@30%"]["rewards"]
-    partial = json.loads(json.dumps(saved[2]))  # base, dense, sia@30% done
+    partial = json.loads(json.dumps(saved[0]))  # sia@30% done
     from sparse_align.eval.paired import sample_paired as real
 
     calls = []
     monkeypatch.setattr(powered_mod, "sample_paired", lambda *a, **k: calls.append(k.get("desc")) or real(*a, **k))
     redo = run_powered(PoweredContext(ctx.paired, ctx.calib, ctx.cfg, ctx.scorers, state=partial))
-    assert "base" not in calls and "sia@30%" not in calls and "random@30%" in calls
+    assert "sia@30%" not in calls and "random@30%" in calls and "base" in calls
     assert redo["arms"]["random@30%"]["rewards"] == res["arms"]["random@30%"]["rewards"]  # same noise, same samples
 
 
