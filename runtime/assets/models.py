@@ -3,7 +3,8 @@
 The cached folder (`config.json`, `model.safetensors`, tokenizer files) is what every consumer loads
 (HF, vLLM, our trainers). It is complete only when its `.llmsys-asset.json` marker exists; a folder
 without it is an interrupted conversion and is rebuilt; a folder with it that fails to load raises
-`AssetCorruptError` naming the folder.
+`AssetCorruptError` naming the folder. A marker older than `MARKER_VERSION` (a conversion fixed since) is
+rebuilt the same way.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from runtime.paths import cache_dir
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 MARKER = ".llmsys-asset.json"
-MARKER_VERSION = 1
+# 2: the tokenizer honours the GGUF's add_bos/add_eos flags (Gemma-3 base produced garbage without its <bos>)
+MARKER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -122,11 +124,33 @@ def model_dir(name: str = DEFAULT_MODEL, *, cache: str | Path | None = None, pre
         return package_dir(spec.module, spec.pip) / "model"
     root = Path(cache) if cache is not None else cache_dir("models")
     out = root / name
-    if (out / MARKER).is_file():
+    if _is_current(out):
         return out
     if not prepare:
         raise AssetMissingError(f"model '{name}' is not prepared in {root}: run `python -m runtime prepare names=[{name}]`")
     return prepare_model(name, cache=root)
+
+
+def _is_current(folder: Path) -> bool:
+    try:
+        return json.loads((folder / MARKER).read_text()).get("version", 1) >= MARKER_VERSION
+    except (OSError, ValueError):
+        return False
+
+
+def gguf_special_token_flags(gguf: Path) -> dict[str, bool]:
+    """The GGUF's `tokenizer.ggml.add_bos_token` / `add_eos_token` flags, where it sets them.
+    transformers' GGUF tokenizer conversion drops them, so a model trained with <bos> (Gemma) would be fed
+    prompts without it and continue them with garbage."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(gguf)).fields
+    out = {}
+    for flag in ("add_bos_token", "add_eos_token"):
+        field = fields.get(f"tokenizer.ggml.{flag}")
+        if field is not None and field.data:
+            out[flag] = bool(field.parts[field.data[0]][0])
+    return out
 
 
 def _load_from_gguf(gguf: Path, dtype: Any = None):
@@ -134,6 +158,8 @@ def _load_from_gguf(gguf: Path, dtype: Any = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    for flag, value in gguf_special_token_flags(gguf).items():
+        setattr(tok, flag, value)  # the fast tokenizer rebuilds its post-processor; save_pretrained keeps it
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
                                                  dtype=dtype or torch.float32)
     return model, tok
@@ -146,7 +172,7 @@ def prepare_model(name: str = DEFAULT_MODEL, *, cache: str | Path | None = None,
         return model_dir(name)
     root = Path(cache) if cache is not None else cache_dir("models")
     out = root / name
-    if (out / MARKER).is_file() and not force:
+    if _is_current(out) and not force:
         return out
     work = root / ".work"
     work.mkdir(parents=True, exist_ok=True)

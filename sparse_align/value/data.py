@@ -69,6 +69,9 @@ def generate_distill_data(model: Any, tokenizer: Any, prompts: list[str], teache
     stale = [r["prompt_index"] for r in old if r["prompt_index"] >= len(prompts) or r["prompt"] != prompts[r["prompt_index"]]]
     if stale:
         raise ValueError(f"{path} was made from other prompts (e.g. index {stale[0]}); move it away to regenerate")
+    if old and old[0]["prompt_ids"] != render_prompt(tokenizer, prompts[old[0]["prompt_index"]], completion=completion):
+        # same text, other token ids: another tokenizer or template (e.g. a model folder converted without <bos>)
+        raise ValueError(f"{path} was made with another tokenization of its prompts; move it away to regenerate")
     done = {r["prompt_index"] for r in old}
     if done:
         log.info("resuming distillation data: %d/%d prompts already in %s", len(done), len(prompts), path)

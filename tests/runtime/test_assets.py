@@ -43,14 +43,55 @@ def test_missing_package_names_pip_package():
 
 def test_corrupt_cache_dir_gives_clear_error(tmp_path):
     from runtime.assets import load_tokenizer
-    from runtime.assets.models import MARKER
+    from runtime.assets.models import MARKER, MARKER_VERSION
 
     bad = tmp_path / "smollm2-135m-instruct"
     bad.mkdir()
-    (bad / MARKER).write_text("{}")
+    (bad / MARKER).write_text(json.dumps({"version": MARKER_VERSION}))
     (bad / "config.json").write_text("{not json")
     with pytest.raises(AssetCorruptError, match="delete the folder"):
         load_tokenizer("smollm2-135m-instruct", cache=tmp_path)
+
+
+def test_stale_conversion_marker_counts_as_not_prepared(tmp_path):
+    """A folder converted before the current MARKER_VERSION (a conversion fixed since) is rebuilt."""
+    from runtime.assets.models import MARKER, MARKER_VERSION
+
+    old = tmp_path / "smollm2-135m-instruct"
+    old.mkdir()
+    (old / MARKER).write_text(json.dumps({"version": MARKER_VERSION - 1}))
+    with pytest.raises(AssetMissingError, match="not prepared"):
+        model_dir("smollm2-135m-instruct", cache=tmp_path, prepare=False)
+    (old / MARKER).write_text(json.dumps({"version": MARKER_VERSION}))
+    assert model_dir("smollm2-135m-instruct", cache=tmp_path, prepare=False) == old
+
+
+def test_gguf_bos_flag_reaches_the_saved_tokenizer(tmp_path):
+    """transformers' GGUF tokenizer conversion drops `tokenizer.ggml.add_bos_token`; the prepared folder's
+    tokenizer must prepend <bos> when the GGUF says so (Gemma-3 base degenerates without it)."""
+    from gguf import GGUFWriter
+    from transformers import AutoTokenizer
+
+    from runtime.assets import load_tokenizer
+    from runtime.assets.models import gguf_special_token_flags
+
+    for name, flags in (("with", {"add_bos_token": True, "add_eos_token": False}), ("without", {})):
+        w = GGUFWriter(str(tmp_path / f"{name}.gguf"), "llama")
+        for flag, value in flags.items():
+            w.add_bool(f"tokenizer.ggml.{flag}", value)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        assert gguf_special_token_flags(tmp_path / f"{name}.gguf") == flags
+    tok = load_tokenizer("smollm2-135m-instruct")  # its GGUF sets no flag: no BOS
+    plain = tok("hello there")["input_ids"]
+    assert plain[0] != tok.bos_token_id
+    tok.add_bos_token = True  # what _load_from_gguf does with the flag, then save_pretrained
+    tok.save_pretrained(tmp_path / "tok")
+    again = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    assert again("hello there")["input_ids"] == [tok.bos_token_id] + plain
+    assert again("hello there", add_special_tokens=False)["input_ids"] == plain
 
 
 def test_saved_copy_logits_equal_gguf_load():

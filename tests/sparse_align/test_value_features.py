@@ -1,6 +1,8 @@
 """Packed value features (prefix + candidates in one forward) equal running each sequence alone; the
 distillation data keeps EOS and carries candidate-level teacher targets."""
 
+import json
+
 import pytest
 import torch
 
@@ -78,3 +80,20 @@ def test_distill_keeps_eos_and_labels_candidates(tiny_model, tokenizer, vowel_re
             text = tokenizer.decode(r["response_ids"][:c["t"]] + [c["ids"][0]], skip_special_tokens=True)
             assert c["rewards"][0] == vowel_reward.score([""], [text])[0]
             assert {"topk_entropy", "full_entropy", "topk_mass", "logp"} <= set(c)
+
+
+def test_distill_resume_refuses_another_tokenization(tiny_model, tokenizer, vowel_reward, tmp_path):
+    """Rows written under another tokenization of the same prompts (a model folder converted without its
+    <bos>, say) must not be resumed into one data set."""
+    from sparse_align.value.data import generate_distill_data
+
+    cfg = DistillConfig(num_prompts=2, samples_per_prompt=1, max_new_tokens=3, candidate_positions=0)
+    path = tmp_path / "d.jsonl"
+    prompts = ["Say hi.", "Describe a bus."]
+    generate_distill_data(tiny_model, tokenizer, prompts[:1], vowel_reward, cfg, path, completion=True)
+    assert len(generate_distill_data(tiny_model, tokenizer, prompts, vowel_reward, cfg, path, completion=True)) == 2
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[0]["prompt_ids"] = [tokenizer.bos_token_id] + rows[0]["prompt_ids"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match="another tokenization"):
+        generate_distill_data(tiny_model, tokenizer, prompts, vowel_reward, cfg, path, completion=True)
