@@ -60,19 +60,19 @@ sparse_align-powered: sparse_align-deps ## SmolLM2 powered evaluation: 107 promp
 sparse_align-powered-status: ## interim report of the SmolLM2 powered run from its partial file (seconds; no model)
 	$(SIA_RUN) powered-status $(SIA_FULL)
 
-sparse_align-gemma-distill: ## Gemma-3-270M base: 213 x 8 x 48 tokens + candidates (make assets-large first; ~2.5-3 h)
+sparse_align-gemma-distill: ## Gemma-3-270M base: 213 x 8 x 48 tokens + candidates (make assets-large first; 23 min at SIA_THREADS=2 on a 2-vCPU Xeon)
 	$(SIA_RUN) distill $(SIA_GEMMA)
 
-sparse_align-gemma-train: ## Gemma-3-270M base: value head on its own backbone (~40 min)
+sparse_align-gemma-train: ## Gemma-3-270M base: value head on its own backbone (3.3 min, same box)
 	$(SIA_RUN) train $(SIA_GEMMA)
 
-sparse_align-gemma-junctions: ## Gemma-3-270M base: junction detectors (~15 min)
+sparse_align-gemma-junctions: ## Gemma-3-270M base: junction detectors -> set eval.detector (2 min)
 	$(SIA_RUN) junctions $(SIA_GEMMA)
 
-sparse_align-gemma-sweep: ## Gemma-3-270M base: w sweep on training prompts (~1 h)
+sparse_align-gemma-sweep: ## Gemma-3-270M base: w sweep on training prompts -> set eval.weight (8 min)
 	$(SIA_RUN) sweep $(SIA_GEMMA)
 
-sparse_align-gemma-posttrain: ## Gemma-3-270M base: post-trained stand-in, LoRA on its own best-of-8 (~20 min)
+sparse_align-gemma-posttrain: ## Gemma-3-270M base: post-trained stand-in, LoRA on its own best-of-8 (~6 min)
 	$(SIA_RUN) posttrain $(SIA_GEMMA)
 
 sparse_align-gemma-powered: sparse_align-deps ## Gemma-3-270M base powered evaluation incl. BoN-16 and the post-trained arm (~30 h on 2-core CPU: use a GPU)
