@@ -31,8 +31,8 @@ from sparse_align.posttrain import posttrain as posttrain_model
 from sparse_align.rewards import make_reward
 from sparse_align.rewards.llm_judge import LLMJudgeReward
 from sparse_align.value.model import HEAD_FILE, ValueModel, load_backbone
-from sparse_align.value.ship import SHIPPED, load_shipped, sha256
 from sparse_align.value.ship import export_head as ship_head
+from sparse_align.value.ship import load_shipped, sha256, shipped_dir
 
 log = get_logger("sparse_align.stages")
 
@@ -57,7 +57,7 @@ def value_head_dir(cfg: SIAConfig) -> Path:
     """The folder of the value model the evaluation steers with (`eval.value_head`)."""
     if not cfg.eval.value_head:
         return run_dir(cfg) / "value_model"
-    return SHIPPED if cfg.eval.value_head == "shipped" else Path(cfg.eval.value_head)
+    return shipped_dir(cfg.value.backbone) if cfg.eval.value_head == "shipped" else Path(cfg.eval.value_head)
 
 
 def load_value_model(cfg: SIAConfig, model: Any) -> ValueModel:
@@ -74,10 +74,12 @@ def value_facts(cfg: SIAConfig) -> dict[str, Any]:
 
 def _resume_key(cfg: SIAConfig) -> str:
     """Partial arms resume only under the same eval/value config and the same head bytes (a content hash, so a
-    partial file committed on one machine resumes on another that has the same head)."""
+    partial file committed on one machine resumes on another that has the same head). Where the head lies
+    (`eval.value_head`: run dir, shipped copy, a folder) is not part of it: its bytes identify it."""
     head = value_head_dir(cfg) / HEAD_FILE
     stamp = sha256(head) if head.is_file() else "none"
-    return json.dumps([cfg.eval.model_dump(mode="json"), cfg.value.model_dump(mode="json"), stamp], sort_keys=True)
+    return json.dumps([cfg.eval.model_dump(mode="json", exclude={"value_head"}), cfg.value.model_dump(mode="json"),
+                       stamp], sort_keys=True)
 
 
 def powered(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, Any]:
@@ -185,10 +187,11 @@ def posttrain(cfg: SIAConfig, model: Any, tok: Any) -> Path:
 
 
 def export_head(cfg: SIAConfig, model: Any, tok: Any) -> Path:
-    """Ship the trained head of this run (<= 5 MB) into sparse_align/assets with sha256 + model card."""
+    """Ship the trained head of this run (<= 5 MB) into sparse_align/assets (the backbone's shipped folder)
+    with sha256 + model card."""
     summary = json.loads((run_dir(cfg) / "train_summary.json").read_text())
     keep = ("val_pairwise_acc", "val_mse", "val_corr", "train_prompts", "val_prompts", "best_step", "steps")
     card = {"run": cfg.name, "teacher": cfg.distill.teacher, "distill": cfg.distill.model_dump(mode="json"),
             **{k: summary.get(k) for k in keep},
             "val_pairwise_by_band": {k: v["acc"] for k, v in (summary.get("val_pairwise_by_band") or {}).items()}}
-    return ship_head(run_dir(cfg) / "value_model", SHIPPED, card)
+    return ship_head(run_dir(cfg) / "value_model", shipped_dir(cfg.value.backbone), card)

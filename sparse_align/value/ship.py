@@ -13,8 +13,17 @@ from typing import Any
 from runtime.checkpoint import atomic_write_json, atomic_write_text
 from sparse_align.value.model import CONFIG_FILE, HEAD_FILE, ValueModel
 
-SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "smollm2_vader_head"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SHIPPED = ASSETS / "smollm2_vader_head"  # the demo's head (SmolLM2-135M-Instruct, VADER)
+# one shipped head per backbone asset: `eval.value_head: shipped` picks the one of the configured backbone
+SHIPPED_BY_BACKBONE = {"smollm2-135m-instruct": SHIPPED, "gemma3-270m": ASSETS / "gemma3_270m_vader_head"}
 MAX_BYTES = 5 * 2**20
+
+
+def shipped_dir(backbone: str) -> Path:
+    if backbone not in SHIPPED_BY_BACKBONE:
+        raise ValueError(f"no shipped value head for backbone '{backbone}'; known: {sorted(SHIPPED_BY_BACKBONE)}")
+    return SHIPPED_BY_BACKBONE[backbone]
 
 
 def sha256(path: Path) -> str:

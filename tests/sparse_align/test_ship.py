@@ -41,10 +41,18 @@ def test_the_powered_run_steers_with_a_saved_head_and_resumes_by_its_bytes(tiny_
     key = _resume_key(cfg)
     os.utime(dest / HEAD_FILE, ns=(1, 1))  # a copy on another machine: other mtime, same bytes
     assert _resume_key(cfg) == key
+    import shutil
+
+    shutil.copytree(dest, tmp_path / "moved")  # the same head elsewhere (run dir -> shipped copy): same key
+    assert _resume_key(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"value_head": str(tmp_path / "moved")})})) == key
     data = bytearray((dest / HEAD_FILE).read_bytes())
     data[-1] ^= 1
     (dest / HEAD_FILE).write_bytes(bytes(data))
     assert _resume_key(cfg) != key  # another head: the partial arms are not reused
     assert value_head_dir(SIAConfig(eval={"value_head": "shipped"})) == SHIPPED
+    gemma = SIAConfig(eval={"value_head": "shipped"}, value={"backbone": "gemma3-270m"})
+    assert value_head_dir(gemma) == SHIPPED.parent / "gemma3_270m_vader_head"  # one shipped head per backbone
+    with pytest.raises(ValueError, match="no shipped value head"):
+        value_head_dir(SIAConfig(eval={"value_head": "shipped"}, value={"backbone": "qwen2.5-coder-0.5b-instruct"}))
     run = SIAConfig(run_dir=str(tmp_path / "run"))
     assert value_head_dir(run) == tmp_path / "run" / "value_model" and value_facts(run) == {}
