@@ -66,14 +66,14 @@ def test_stale_conversion_marker_counts_as_not_prepared(tmp_path):
     assert model_dir("smollm2-135m-instruct", cache=tmp_path, prepare=False) == old
 
 
-def test_gguf_bos_flag_reaches_the_saved_tokenizer(tmp_path):
+def test_gguf_bos_flag_reaches_the_saved_tokenizer(tmp_path, monkeypatch):
     """transformers' GGUF tokenizer conversion drops `tokenizer.ggml.add_bos_token`; the prepared folder's
     tokenizer must prepend <bos> when the GGUF says so (Gemma-3 base degenerates without it)."""
     from gguf import GGUFWriter
-    from transformers import AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from runtime.assets import load_tokenizer
-    from runtime.assets.models import gguf_special_token_flags
+    from runtime.assets.models import _load_from_gguf, gguf_special_token_flags
 
     for name, flags in (("with", {"add_bos_token": True, "add_eos_token": False}), ("without", {})):
         w = GGUFWriter(str(tmp_path / f"{name}.gguf"), "llama")
@@ -87,8 +87,12 @@ def test_gguf_bos_flag_reaches_the_saved_tokenizer(tmp_path):
     tok = load_tokenizer("smollm2-135m-instruct")  # its GGUF sets no flag: no BOS
     plain = tok("hello there")["input_ids"]
     assert plain[0] != tok.bos_token_id
-    tok.add_bos_token = True  # what _load_from_gguf does with the flag, then save_pretrained
-    tok.save_pretrained(tmp_path / "tok")
+    # _load_from_gguf on a GGUF that sets add_bos_token (the tokenizer/model loads stubbed: no vocab in it)
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda *a, **k: tok)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", lambda *a, **k: None)
+    _, converted = _load_from_gguf(tmp_path / "with.gguf")
+    monkeypatch.undo()
+    converted.save_pretrained(tmp_path / "tok")
     again = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
     assert again("hello there")["input_ids"] == [tok.bos_token_id] + plain
     assert again("hello there", add_special_tokens=False)["input_ids"] == plain
