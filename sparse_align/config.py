@@ -53,17 +53,27 @@ class DistillConfig(StrictModel):
     """Distillation data: sample from the base model, label each response with the teacher reward (EOS kept:
     the value of an ended response is what the steered EOS candidate is scored against). With
     `candidate_positions > 0`, at that many positions per response the top-K candidates are each scored
-    by the teacher on prefix + candidate: the candidate-level (ranking) target."""
+    by the teacher on prefix + candidate: the candidate-level (ranking) target; `candidate_bands` [lo, hi, n] add n
+    positions with top-K entropy in [lo, hi) each, so V sees enough of the bands a uniform draw rarely reaches."""
 
     teacher: str | None = None  # None: the task's teacher (TEACHER above); set, it must be that one
     num_prompts: int | None = Field(64, ge=1)  # None: every training prompt of the task
     samples_per_prompt: int = Field(4, ge=1)
     max_new_tokens: int | None = Field(48, ge=1)  # None: the evaluation length (eval.max_new_tokens)
     candidate_positions: int = Field(0, ge=0)
+    candidate_bands: list[tuple[float, float, int]] = []  # [lo, hi, n] in nats of top-K entropy (value/candidates.py)
     candidate_k: int = Field(10, ge=2)
     temperature: float = Field(1.0, gt=0.0)
     prompts_per_batch: int = Field(1, ge=1)  # > 1: several prompts (left-padded) per `generate` call
     seed: int = 0
+
+    @field_validator("candidate_bands")
+    @classmethod
+    def _bands_valid(cls, bands: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+        for lo, hi, n in bands:
+            if not (0.0 <= lo < hi) or n < 0:
+                raise ValueError(f"candidate band {[lo, hi, n]}: need 0 <= lo < hi and n >= 0")
+        return bands
 
     @field_validator("teacher")
     @classmethod

@@ -27,6 +27,7 @@ from sparse_align.rewards.llm_judge import LLMJudgeReward
 from sparse_align.runguard import check_key
 from sparse_align.value.data import generate_distill_data
 from sparse_align.value.model import ValueModel, load_backbone
+from sparse_align.value.ship import sha256
 from sparse_align.value.train import train_value_head, train_value_lora
 
 log = get_logger("sparse_align")
@@ -77,13 +78,28 @@ def distill(cfg: SIAConfig, model: Any, tok: Any) -> list[dict[str, Any]]:
     teacher = make_teacher(cfg.eval.task)
     # None: distil at the evaluation length, so V is trained on the prefixes steering will see
     dcfg = cfg.distill.model_copy(update={"max_new_tokens": cfg.distill.max_new_tokens or cfg.eval.max_new_tokens})
+    _migrate_distill_key(run_dir(cfg) / "distill.jsonl.key.json")
     check_key(run_dir(cfg) / "distill.jsonl", _distill_key(cfg, dcfg))
     return generate_distill_data(model, tok, prompts, teacher, dcfg, run_dir(cfg) / "distill.jsonl",
                                  completion=cfg.eval.task in COMPLETION_TASKS)
 
 
+# where candidates are labelled is not part of the sampled data: other positions top the file up in place
+_POSITION_FIELDS = {"candidate_positions", "candidate_bands"}
+
+
 def _distill_key(cfg: SIAConfig, dcfg: Any) -> dict[str, Any]:
-    return {"distill": dcfg.model_dump(mode="json"), "task": cfg.eval.task, "backbone": cfg.value.backbone}
+    return {"distill": dcfg.model_dump(mode="json", exclude=_POSITION_FIELDS), "task": cfg.eval.task,
+            "backbone": cfg.value.backbone}
+
+
+def _migrate_distill_key(sidecar: Path) -> None:
+    """Sidecars written before positions left the key carry `candidate_positions`: drop it (same data)."""
+    if sidecar.is_file():
+        key = json.loads(sidecar.read_text())
+        if _POSITION_FIELDS & set(key.get("distill", {})):
+            key["distill"] = {k: v for k, v in key["distill"].items() if k not in _POSITION_FIELDS}
+            atomic_write_json(sidecar, key)
 
 
 def train(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, float]:
@@ -91,8 +107,10 @@ def train(cfg: SIAConfig, model: Any, tok: Any) -> dict[str, float]:
     if not path.is_file():
         raise FileNotFoundError(f"no distillation data at {path}; run `python -m sparse_align distill` first")
     rows = [r for r in read_jsonl(path) if r["response_ids"]]
+    # the data's bytes, not only its row count: a candidate top-up changes the data, not the rows
     check_key(run_dir(cfg) / "train", {"train": cfg.train.model_dump(mode="json"),
-                                       "value": cfg.value.model_dump(mode="json"), "rows": len(rows)})
+                                       "value": cfg.value.model_dump(mode="json"), "rows": len(rows),
+                                       "data": sha256(path)})
     if cfg.value.lora_rank > 0:
         vm = ValueModel.build(cfg.value)  # its own backbone copy: LoRA must not touch the base model
         metrics = train_value_lora(vm, rows, cfg.train, run_dir(cfg) / "train")

@@ -193,5 +193,6 @@ def export_head(cfg: SIAConfig, model: Any, tok: Any) -> Path:
     keep = ("val_pairwise_acc", "val_mse", "val_corr", "train_prompts", "val_prompts", "best_step", "steps")
     card = {"run": cfg.name, "teacher": cfg.distill.teacher, "distill": cfg.distill.model_dump(mode="json"),
             **{k: summary.get(k) for k in keep},
-            "val_pairwise_by_band": {k: v["acc"] for k, v in (summary.get("val_pairwise_by_band") or {}).items()}}
+            "val_pairwise_by_band": {k: v["acc"] for k, v in (summary.get("val_pairwise_by_band") or {}).items()},
+            "val_pairs_by_band": {k: v["pairs"] for k, v in (summary.get("val_pairwise_by_band") or {}).items()}}
     return ship_head(run_dir(cfg) / "value_model", shipped_dir(cfg.value.backbone), card)

@@ -1,25 +1,29 @@
 """Distillation data: sample responses from the base model, label each with the teacher reward.
 
 Responses keep their EOS token (an ended response is a prefix too: V at EOS is the value steering sees
-when EOS is a candidate). With `candidate_positions > 0` each record also carries candidate-level
-targets (value/candidates.py). Written as JSONL, one record per response, flushed per batch; a rerun resumes after the last
-complete prompt (a crash loses at most the batch being generated). With `prompts_per_batch > 1`
-several prompts (left-padded) share one batched `generate`: on a CPU a decoding step is bound by
-reading the weights, so 16 rows cost ~1.3x one row.
+when EOS is a candidate). With `candidate_positions > 0` (or `candidate_bands`) each record also carries
+candidate-level targets (value/candidates.py); data labelled under other candidate positions is topped up in
+place (`top_up_candidates`: the sampled responses stay, only positions are added or dropped). Written as
+JSONL, one record per response, flushed per batch; a rerun resumes after the last complete prompt (a crash
+loses at most the batch being generated). With `prompts_per_batch > 1` several prompts (left-padded) share
+one batched `generate`: on a CPU a decoding step is bound by reading the weights, so 16 rows cost ~1.3x one
+row.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from runtime.checkpoint import atomic_write_text
 from runtime.logging import JsonlWriter, get_logger, progress, read_jsonl
 from sparse_align.config import DistillConfig
 from sparse_align.rewards.base import RewardModel
 from sparse_align.steer.decode import eos_ids, render_prompt
-from sparse_align.value.candidates import label_candidates
+from sparse_align.value.candidates import label_candidates, wanted_positions
 
 log = get_logger("sparse_align.distill")
 
@@ -72,6 +76,8 @@ def generate_distill_data(model: Any, tokenizer: Any, prompts: list[str], teache
     if old and old[0]["prompt_ids"] != render_prompt(tokenizer, prompts[old[0]["prompt_index"]], completion=completion):
         # same text, other token ids: another tokenizer or template (e.g. a model folder converted without <bos>)
         raise ValueError(f"{path} was made with another tokenization of its prompts; move it away to regenerate")
+    if old and (_labels_candidates(cfg) or any(r.get("cands") for r in old)):
+        top_up_candidates(model, tokenizer, old, teacher, cfg, path)
     done = {r["prompt_index"] for r in old}
     if done:
         log.info("resuming distillation data: %d/%d prompts already in %s", len(done), len(prompts), path)
@@ -96,10 +102,38 @@ def generate_distill_data(model: Any, tokenizer: Any, prompts: list[str], teache
                              "response_ids": r, "response": text, "reward": reward}
                             for j, (r, text, reward) in enumerate(zip(responses, texts, rewards))]
             records = [r for r in records if r["response_ids"]]
-            if cfg.candidate_positions > 0:
-                label_candidates(model, tokenizer, records, teacher, cfg.candidate_k, cfg.candidate_positions, cfg.seed)
+            if _labels_candidates(cfg):
+                label_candidates(model, tokenizer, records, teacher, _positions(model, records, cfg), cfg.candidate_k)
             for rec in records:
                 writer.write(rec)
             bar.update(len(batch))
         bar.close()
     return [r for r in read_jsonl(path) if r["response_ids"]]
+
+
+def _positions(model: Any, rows: list[dict[str, Any]], cfg: DistillConfig) -> list[list[int]]:
+    return wanted_positions(model, rows, cfg.candidate_k, cfg.candidate_positions, cfg.candidate_bands, cfg.seed)
+
+
+def _labels_candidates(cfg: DistillConfig) -> bool:
+    return cfg.candidate_positions > 0 or any(n for _, _, n in cfg.candidate_bands)
+
+
+def top_up_candidates(model: Any, tokenizer: Any, rows: list[dict[str, Any]], teacher: RewardModel,
+                      cfg: DistillConfig, path: Path, chunk_rows: int = 128) -> int:
+    """Bring rows written under other candidate settings to this config's positions, in place; the file is
+    rewritten atomically after every chunk (a crash keeps every chunk done). Returns positions labelled."""
+    labelled = 0
+    bar = progress(total=len(rows), desc="candidate top-up")
+    for b in range(0, len(rows), chunk_rows):
+        chunk = rows[b:b + chunk_rows]
+        want = _positions(model, chunk, cfg)
+        if any([c["t"] for c in r.get("cands", [])] != ts for r, ts in zip(chunk, want)):
+            n = label_candidates(model, tokenizer, chunk, teacher, want, cfg.candidate_k)
+            labelled += n
+            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+        bar.update(len(chunk))
+    bar.close()
+    if labelled:
+        log.info("topped up %d candidate positions in %s", labelled, path)
+    return labelled

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from sparse_align.config import DistillConfig, ValueModelConfig
-from sparse_align.value.candidates import choose_positions
+from sparse_align.steer.junction import topk_junction
+from sparse_align.value.candidates import choose_band_positions, choose_positions, response_entropy
 from sparse_align.value.features import packed_features
 from sparse_align.value.model import ValueModel
 
@@ -97,3 +98,69 @@ def test_distill_resume_refuses_another_tokenization(tiny_model, tokenizer, vowe
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(ValueError, match="another tokenization"):
         generate_distill_data(tiny_model, tokenizer, prompts, vowel_reward, cfg, path, completion=True)
+
+
+def test_choose_band_positions_only_in_band_and_not_taken():
+    ent = [0.1, 2.0, 0.5, 0.9, 3.0, 0.2, 0.05, 1.2]
+    low = choose_band_positions(ent, (0.0, 1.0, 3), [0, 5], 0, 1, 2)
+    assert low == choose_band_positions(ent, (0.0, 1.0, 3), [0, 5], 0, 1, 2) and low == sorted(low)
+    assert len(low) == 3 and set(low) <= {2, 3, 6}
+    assert choose_band_positions(ent, (0.0, 1.0, 9), [0], 0, 1, 2) == [2, 3, 5, 6]  # fewer when the band is short
+    assert choose_band_positions(ent, (0.5, 2.5, 9), [], 0, 1, 2) == [1, 2, 3, 7]  # lo inclusive, hi exclusive
+    assert choose_band_positions(ent, (0.0, 0.01, 2), [], 0, 1, 2) == []
+
+
+def test_response_entropy_matches_full_forward(tiny_model):
+    rows = [{"prompt_ids": [5, 6, 7], "response_ids": [10, 11, 12, 13]}, {"prompt_ids": [8], "response_ids": [14, 15]}]
+    got = response_entropy(tiny_model, rows, k=4, batch_rows=2, chunk_positions=3)  # chunks split a row
+    for r, ents in zip(rows, got):
+        with torch.no_grad():
+            logits = tiny_model(torch.tensor([r["prompt_ids"] + r["response_ids"]])).logits[0]
+        n = len(r["prompt_ids"])
+        ref = topk_junction(logits[n - 1:n - 1 + len(r["response_ids"])], 4)[2]
+        assert ents == pytest.approx(ref.tolist(), abs=1e-5)
+
+
+def test_distill_tops_up_low_entropy_positions_in_place(tiny_model, tokenizer, vowel_reward, tmp_path):
+    """A rerun with more candidate positions keeps the sampled responses and the labels already made, labels
+    only the new positions (each below the entropy threshold), and a second rerun labels nothing."""
+    from sparse_align.value.data import generate_distill_data, top_up_candidates
+
+    path = tmp_path / "d.jsonl"
+    prompts = ["Say hi.", "Describe a bus."]
+    cfg = DistillConfig(num_prompts=2, samples_per_prompt=2, max_new_tokens=8, candidate_positions=2, candidate_k=4)
+    before = generate_distill_data(tiny_model, tokenizer, prompts, vowel_reward, cfg, path)
+    ents = response_entropy(tiny_model, before, k=4)
+    below = sorted(ents[0])[len(ents[0]) // 2] + 1e-6  # about half of row 0's positions are "low"
+    more = cfg.model_copy(update={"candidate_bands": [(0.0, below, 2)]})
+    after = generate_distill_data(tiny_model, tokenizer, prompts, vowel_reward, more, path)
+    assert [r["response_ids"] for r in after] == [r["response_ids"] for r in before]
+    added = 0
+    for b, a, e in zip(before, after, ents):
+        old = {c["t"]: c for c in b["cands"]}
+        assert all(old[t] == c for c in a["cands"] if (t := c["t"]) in old)  # labels kept as they were
+        new = [c for c in a["cands"] if c["t"] not in old]
+        assert set(old) <= {c["t"] for c in a["cands"]} and len(new) <= 2
+        assert all(e[c["t"]] < below and c["topk_entropy"] == pytest.approx(e[c["t"]], abs=1e-5) for c in new)
+        assert all(len(c["rewards"]) == 4 for c in new)
+        added += len(new)
+    assert added > 0
+    assert top_up_candidates(tiny_model, tokenizer, after, vowel_reward, more, path) == 0
+    assert [json.loads(line) for line in path.read_text().splitlines()] == after
+
+
+def test_adding_a_band_keeps_the_other_bands_draws(tiny_model, tokenizer):
+    rows = [{"prompt_index": i, "sample": 0, "prompt_ids": [5, 6, 7 + i], "response_ids": list(range(10, 30))}
+            for i in range(3)]
+    from sparse_align.value.candidates import wanted_positions
+
+    one = wanted_positions(tiny_model, rows, 4, 2, [(0.0, 1.2, 3)], seed=0)
+    two = wanted_positions(tiny_model, rows, 4, 2, [(0.0, 1.2, 3), (1.2, 9.0, 2)], seed=0)
+    uniform = wanted_positions(tiny_model, rows, 4, 2, [], seed=0)
+    for u, a, b in zip(uniform, one, two):
+        assert set(u) <= set(a) <= set(b) and len(b) - len(a) <= 2
+
+
+def test_candidate_bands_validated():
+    with pytest.raises(ValueError, match="candidate band"):
+        DistillConfig(candidate_bands=[(1.0, 0.5, 2)])
